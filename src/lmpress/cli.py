@@ -1,0 +1,331 @@
+"""The `lmpress` command, in the manner of gzip / xz / zstd: `main(argv=None) -> int`.
+
+The only module that prints, exits or draws progress. Heavy modules (numpy, the codec)
+are imported inside functions, after `-T` has set the thread variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from .cli_io import (
+    SUFFIX,
+    CliError,
+    CountingReader,
+    atomic_output,
+    describe_os_error,
+    human_size,
+    open_input,
+    output_path,
+    progress_bar,
+    set_threads,
+    stdout_sink,
+    whole_number,
+)
+
+PROG = "lmpress"
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_COPY_BYTES = 1 << 20
+
+
+def _error(name: str | None, message: str) -> None:
+    print(f"{PROG}: {name}: {message}" if name else f"{PROG}: {message}", file=sys.stderr)
+
+
+def _label(name: str) -> str:
+    return "(stdin)" if name == "-" else name
+
+
+# -- subcommands: name -> function(argv) -> exit status; the docstring's first line is the
+# summary shown by --help. Other modules add theirs here (bench, train, corpus, ...).
+
+def cmd_models(argv: list[str]) -> int:
+    """list the shipped models: name, levels, size, sha256 prefix, summary"""
+    argparse.ArgumentParser(prog=f"{PROG} models", description=cmd_models.__doc__
+                            ).parse_args(argv)
+    from .model.registry import DEFAULT_MODEL, MODELS_DIR, SHIPPED
+
+    if not SHIPPED:
+        print("no models are shipped with this installation; "
+              "pass a model file with -m PATH.safetensors")
+        return EXIT_OK
+    print(f"  {'name':<24} {'levels':<8} {'size':>10}  {'sha256':<12}  summary")
+    for m in SHIPPED.values():
+        path = MODELS_DIR / m.file
+        size = human_size(path.stat().st_size) if path.is_file() else "missing"
+        mark = "*" if m.name == DEFAULT_MODEL else " "
+        levels = ",".join(map(str, m.levels)) or "-"
+        print(f"{mark} {m.name:<24} {levels:<8} {size:>10}  {m.sha256[:12]:<12}  {m.summary}")
+    print("(* = default model)")
+    return EXIT_OK
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"models": cmd_models}
+
+
+_EPILOG = """\
+With no FILE, or when FILE is -, read standard input and write standard output
+(so pipes and `tar -I {prog}` work). -1..-9 pick a shipped model by level; -m
+overrides them. Decompressing needs the model named in the archive (see -l).
+
+subcommands (must come first; write a file with such a name as ./NAME):
+{subcommands}
+
+exit status: 0 ok, 1 error, 2 usage error, 130 interrupted"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    subcommands = "\n".join(f"  {PROG} {name:<8} {(fn.__doc__ or '').splitlines()[0]}"
+                            for name, fn in SUBCOMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Lossless compression driven by a small language model. Compresses "
+                    f"each FILE to FILE{SUFFIX}, keeping FILE.",
+        epilog=_EPILOG.format(prog=PROG, subcommands=subcommands))
+    p.add_argument("files", nargs="*", metavar="FILE", help="files to process ('-' = stdin)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("-z", "--compress", action="store_true", help="compress (the default)")
+    mode.add_argument("-d", "--decompress", "--uncompress", action="store_true",
+                      help="decompress")
+    mode.add_argument("-t", "--test", action="store_true",
+                      help="decode fully and verify checksums; write nothing")
+    mode.add_argument("-l", "--list", action="store_true",
+                      help="show each archive's header (model, sizes, streams) without decoding")
+    p.add_argument("-c", "--stdout", "--to-stdout", action="store_true",
+                   help="write to standard output; keep input files")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (one input only)")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("-k", "--keep", action="store_true", help="keep input files (default)")
+    keep.add_argument("--rm", action="store_true", help="remove input files after success")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="overwrite outputs; write compressed data to a terminal")
+    p.add_argument("-m", "--model", metavar="NAME_OR_PATH",
+                   help="shipped model name or .safetensors file (see `lmpress models`)")
+    for level in range(1, 10):
+        p.add_argument(f"-{level}", dest="level", action="store_const", const=level,
+                       help=argparse.SUPPRESS)
+    p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
+                   help="compute backend (archives are identical on all of them)")
+    p.add_argument("-T", "--threads", type=whole_number(0), default=None, metavar="N",
+                   help="BLAS/OpenMP threads (0 = all cores)")
+    p.add_argument("--member-bytes", type=whole_number(1), default=8 << 20, metavar="N",
+                   help=argparse.SUPPRESS)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="report ratio, bits/byte, the model's estimate and speed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or reports")
+    p.add_argument("-V", "--version", action="store_true", help="print the version")
+    p.usage = f"{PROG} [OPTIONS] [-1..-9] [FILE ...]\n       {PROG} SUBCOMMAND [...]"
+    return p
+
+
+class _Session:
+    """One run over the FILEs: the options, the model (loaded once), rows for -l."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self._weights = None
+        self.listed: list[tuple] = []  # rows for -l, printed after the last FILE
+        self.progress_ok = sys.stderr.isatty() and not args.quiet
+        self.verbose = args.verbose and not args.quiet
+
+    def model(self, compressing: bool):
+        """What to hand the codec: the loaded model (once), or None to use the archive's."""
+        if not compressing and self.args.model is None:
+            return None
+        if self._weights is None:
+            from .model.registry import load_model, model_for_level
+
+            self._weights = load_model(self.args.model or model_for_level(self.args.level))
+        return self._weights
+
+    def to_stdout(self, name: str) -> bool:
+        return self.args.stdout or (name == "-" and self.args.output is None)
+
+    def run(self, name: str) -> None:
+        a = self.args
+        if name == "-" and sys.stdin.isatty() and not a.force and not a.compress_mode:
+            raise CliError("compressed data not read from a terminal; pipe an archive in "
+                           "or name a file (-f to force)")
+        if a.list:
+            return self.list(name)
+        with open_input(name) as (src, info):
+            target = None
+            if not a.test and not self.to_stdout(name):
+                target = output_path(name, decompress=a.decompress, output=a.output,
+                                     force=a.force)
+            elif a.compress_mode and sys.stdout.isatty() and not a.force:
+                raise CliError("compressed data not written to a terminal; redirect "
+                               "stdout, or use -f to force")
+            total = info.st_size if info is not None and info.st_size else None
+            with progress_bar(self.progress_ok, total, _label(name)) as progress:
+                started = time.perf_counter()
+                n_in, n_out, stats = self.transfer(name, src, target, info, progress)
+                seconds = time.perf_counter() - started
+        if self.verbose:
+            _report(_label(name), n_in, n_out, stats, seconds, a.compress_mode, a.test)
+        if a.rm and target is not None:
+            try:
+                os.remove(name)
+            except OSError as e:
+                raise CliError(f"wrote {target} but could not remove the input: "
+                               f"{describe_os_error(e)}") from None
+
+    def transfer(self, name, src, target, info, progress):
+        """Stream src through the codec into target (None: stdout, or nothing with -t)."""
+        from .fileobj import LmpressFile
+
+        a = self.args
+        if target is not None:
+            sink = atomic_output(target, force=a.force, source=name, like=info)
+        else:
+            sink = contextlib.nullcontext() if a.test else stdout_sink()
+        with sink as dst:
+            if a.compress_mode:
+                with LmpressFile(dst, "wb", model=self.model(True), backend=a.backend,
+                                 member_bytes=a.member_bytes, progress=progress) as f:
+                    shutil.copyfileobj(src, f, _COPY_BYTES)
+                return f.stats.n_bytes_in, f.stats.n_bytes_out, f.stats
+            counted = CountingReader(src)
+            with LmpressFile(counted, "rb", model=self.model(False), backend=a.backend,
+                             progress=progress) as f:
+                n_out = 0
+                while chunk := f.read1(_COPY_BYTES):
+                    n_out += len(chunk)
+                    if dst is not None:
+                        dst.write(chunk)
+            return counted.n_bytes, n_out, None
+
+    def list(self, name: str) -> None:
+        from .container import KIND_NAMES, check_seal
+        from .fileobj import iter_members
+
+        n_orig = n_arch = n_members = 0
+        kinds: Counter[str] = Counter()
+        models: dict[tuple[str, bytes, bytes], None] = {}
+        with open_input(name) as (src, _):
+            for header, member in iter_members(src):
+                check_seal(member)
+                n_orig, n_arch = n_orig + header.original_size, n_arch + len(member)
+                n_members += 1
+                kinds.update(KIND_NAMES[s.kind] for s in header.streams)
+                models[(header.model_name, header.weights_digest, header.tokenizer_digest)] = None
+        self.listed.append((_label(name), n_orig, n_arch, n_members, kinds, list(models)))
+
+
+def _report(name, n_in, n_out, stats, seconds, compressing: bool, testing: bool) -> None:
+    n_orig, n_arch = (n_in, n_out) if compressing else (n_out, n_in)
+    kb_per_s = n_orig / 1000 / max(seconds, 1e-9)
+    bpb = f"{8 * n_arch / n_orig:.3f} bits/B" if n_orig else "n/a bits/B (empty)"
+    line = f"{name}: {n_in} -> {n_out} bytes, {bpb}"
+    if stats is not None and stats.lm_bytes_in:
+        line += (f"; LM streams {8 * stats.lm_bytes_out / stats.lm_bytes_in:.3f} bits/B, "
+                 f"model estimate {stats.estimate_bits / stats.lm_bytes_in:.3f}")
+    elif stats is not None:
+        line += "; no LM streams (stored or LZMA)"
+    line += f"; {kb_per_s:.1f} KB/s" + (" — OK" if testing else "")
+    print(line, file=sys.stderr)
+
+
+def _print_listing(rows: list, verbose: bool) -> None:
+    print(f"{'original':>12} {'archive':>12} {'ratio':>7} {'bits/B':>7}  {'streams':<22} "
+          f"{'model (weights, tokenizer digest)':<40} name")
+    for name, n_orig, n_arch, n_members, kinds, models in rows:
+        ratio = f"{n_arch / n_orig:.1%}" if n_orig else "-"
+        bpb = f"{8 * n_arch / n_orig:.3f}" if n_orig else "-"
+        streams = " ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
+        if verbose:
+            streams += f" ({n_members} member{'s' * (n_members != 1)})"
+        digits = 32 if verbose else 8
+        model = "; ".join(f"{m} ({w.hex()[:digits]}, {t.hex()[:digits]})"
+                          for m, w, t in models)
+        print(f"{n_orig:>12} {n_arch:>12} {ratio:>7} {bpb:>7}  {streams:<22} {model:<40} {name}")
+    if len(rows) > 1:
+        n_orig, n_arch = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        ratio = f"{n_arch / n_orig:.1%}" if n_orig else "-"
+        print(f"{n_orig:>12} {n_arch:>12} {ratio:>7} {'':>7}  {'':<22} {'':<40} (totals)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            return SUBCOMMANDS[argv[0]](argv[1:])
+        return _main(argv)
+    except SystemExit as e:  # argparse: 2 for usage errors, 0 for --help
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        _error(None, "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`lmpress -dc x.lmp | head`)
+        _silence_stdout()
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001  (the CLI never shows a traceback)
+        from .errors import LmpressError
+
+        _error(None, str(e) if isinstance(e, LmpressError) else f"internal error: {e!r}")
+        return EXIT_ERROR
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"{PROG} {__version__}")
+        return EXIT_OK
+    if os.path.basename(sys.argv[0]).startswith("un" + PROG) and not (
+            args.compress or args.list or args.test):
+        args.decompress = True
+    args.compress_mode = not (args.decompress or args.test or args.list)
+    files = args.files or ["-"]
+    if args.output is not None and (len(files) > 1 or args.stdout or args.test or args.list):
+        parser.error("-o/--output takes exactly one input and no -c, -t or -l")
+    if args.threads is not None:
+        set_threads(args.threads)
+    session = _Session(args)
+    status = EXIT_OK
+    for name in files:
+        try:
+            session.run(name)
+        except KeyboardInterrupt:
+            _error(_label(name), "interrupted (Ctrl-C); no unfinished output file was kept")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            raise
+        except CliError as e:
+            _error(_label(name), str(e))
+            status = EXIT_ERROR
+        except OSError as e:
+            _error(_label(name), describe_os_error(e))
+            status = EXIT_ERROR
+        except Exception as e:
+            from .errors import LmpressError
+
+            if not isinstance(e, LmpressError):
+                raise
+            _error(_label(name), str(e))
+            status = EXIT_ERROR
+    if args.list and session.listed:
+        _print_listing(session.listed, session.verbose)
+    return status
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the exit flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

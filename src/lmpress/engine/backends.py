@@ -1,0 +1,157 @@
+"""Array backends for the integer engine: numpy (default) and torch (CPU or CUDA).
+
+The engine is written once against this small interface. Every value it handles is an
+integer; floats appear only as carriers inside matrix products whose partial sums are
+proven to fit the mantissa, so any BLAS, kernel or thread count gives the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError
+
+FP32_EXACT = 2**24  # every partial sum below this is exact in float32
+FP64_EXACT = 2**53
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def asint(self, a: Any) -> np.ndarray:
+        return np.asarray(a, dtype=np.int64)
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    def matrix(self, w: np.ndarray, exact_bound: int) -> np.ndarray:
+        """Prepare an integer matrix (in, out) for `matmul`; float32 when exact."""
+        return w.astype(np.float32 if exact_bound < FP32_EXACT else np.float64)
+
+    def matmul(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Exact integer product of int64 `x` and a matrix from `matrix` (or float64)."""
+        return np.matmul(x.astype(w.dtype), w).astype(np.int64)
+
+    def amax(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return x.max(axis=axis, keepdims=True)
+
+    def sum(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return x.sum(axis=axis, keepdims=True)
+
+    def cumsum(self, x: np.ndarray, axis: int) -> np.ndarray:
+        return np.cumsum(x, axis=axis)
+
+    def clip(self, x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        return np.clip(x, lo, hi)
+
+    def where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
+        return np.where(c, a, b)
+
+    def cat(self, xs: list[np.ndarray], axis: int) -> np.ndarray:
+        return np.concatenate(xs, axis=axis)
+
+    def arange(self, n: int) -> np.ndarray:
+        return np.arange(n, dtype=np.int64)
+
+    def full(self, shape: tuple[int, ...], value: int) -> np.ndarray:
+        return np.full(shape, value, dtype=np.int64)
+
+    def isqrt(self, n: np.ndarray) -> np.ndarray:
+        """floor(sqrt(n)) for 0 <= n < 2**52, exact: IEEE sqrt is correctly rounded and
+        the two correction steps remove any off-by-one."""
+        r = np.sqrt(n.astype(np.float64)).astype(np.int64)
+        r = np.where(r * r > n, r - 1, r)
+        return np.where((r + 1) * (r + 1) <= n, r + 1, r)
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, device: str = "cpu"):
+        try:
+            import torch
+        except ImportError as e:
+            raise BackendError(
+                "the torch backend needs PyTorch; install it with: pip install 'lmpress[torch]'"
+            ) from e
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise BackendError(f"device {device!r} requested but CUDA is not available here; "
+                               "use --device cpu")
+        self.torch = torch
+        self.device = torch.device(device)
+        torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would round the products
+        torch.backends.cudnn.allow_tf32 = False
+        self.name = f"torch-{self.device.type}"
+
+    def asint(self, a: Any):
+        t = self.torch
+        if isinstance(a, t.Tensor):
+            return a.to(self.device, t.int64)
+        return t.as_tensor(np.asarray(a, dtype=np.int64), device=self.device)
+
+    def to_numpy(self, a) -> np.ndarray:
+        return a.cpu().numpy()
+
+    def matrix(self, w: np.ndarray, exact_bound: int):
+        dtype = self.torch.float32 if exact_bound < FP32_EXACT else self.torch.float64
+        return self.torch.as_tensor(np.asarray(w), device=self.device).to(dtype)
+
+    def matmul(self, x, w):
+        return self.torch.matmul(x.to(w.dtype), w).to(self.torch.int64)
+
+    def amax(self, x, axis: int):
+        return x.amax(dim=axis, keepdim=True)
+
+    def sum(self, x, axis: int):
+        return x.sum(dim=axis, keepdim=True)
+
+    def cumsum(self, x, axis: int):
+        return self.torch.cumsum(x, dim=axis)
+
+    def clip(self, x, lo: int, hi: int):
+        return x.clamp(lo, hi)
+
+    def where(self, c, a, b):
+        t = self.torch
+        a = a if isinstance(a, t.Tensor) else t.tensor(a, device=self.device)
+        b = b if isinstance(b, t.Tensor) else t.tensor(b, device=self.device)
+        return t.where(c, a, b)
+
+    def cat(self, xs: list, axis: int):
+        return self.torch.cat(xs, dim=axis)
+
+    def arange(self, n: int):
+        return self.torch.arange(n, dtype=self.torch.int64, device=self.device)
+
+    def full(self, shape: tuple[int, ...], value: int):
+        return self.torch.full(shape, value, dtype=self.torch.int64, device=self.device)
+
+    def isqrt(self, n):
+        r = self.torch.sqrt(n.to(self.torch.float64)).to(self.torch.int64)
+        r = self.torch.where(r * r > n, r - 1, r)
+        return self.torch.where((r + 1) * (r + 1) <= n, r + 1, r)
+
+
+def get_backend(name: str | None = None):
+    """'numpy' (default), 'torch' / 'torch-cpu', or 'torch-cuda'."""
+    if name in (None, "numpy"):
+        return NumpyBackend()
+    if name in ("torch", "torch-cpu"):
+        return TorchBackend("cpu")
+    if name in ("torch-cuda", "cuda"):
+        return TorchBackend("cuda")
+    raise BackendError(f"unknown backend {name!r}; choose numpy, torch-cpu or torch-cuda")
+
+
+def _f64_numpy(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+NumpyBackend.f64 = staticmethod(_f64_numpy)  # type: ignore[attr-defined]
+NumpyBackend.matmul_f64 = staticmethod(  # type: ignore[attr-defined]
+    lambda a, b: np.matmul(a, b).astype(np.int64))
+TorchBackend.f64 = lambda self, x: x.to(self.torch.float64)  # type: ignore[attr-defined]
+TorchBackend.matmul_f64 = lambda self, a, b: self.torch.matmul(  # type: ignore[attr-defined]
+    a, b).to(self.torch.int64)

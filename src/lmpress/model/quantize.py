@@ -1,0 +1,98 @@
+"""Float weights -> the integer model: int8 per-channel weights, integer scales, and the
+lookup tables (exp, SiLU, rotary) computed once here and stored in the model file, so
+that no transcendental function runs at coding time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..engine.fixed import FixedPoint
+from .config import ModelConfig
+from .weights import IntegerWeights
+
+LINEARS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
+
+
+def quantize_matrix(w: np.ndarray, fp: FixedPoint) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row (output channel) symmetric int8: w ~= q * m / 2**w_frac."""
+    w = np.asarray(w, dtype=np.float64)
+    scale = np.maximum(np.abs(w).max(axis=1), 1e-8) / 127.0
+    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    m = np.rint(scale * 2.0**fp.w_frac).astype(np.int64)
+    return q, np.maximum(m, 1)
+
+
+def build_tables(cfg: ModelConfig, fp: FixedPoint) -> dict[str, np.ndarray]:
+    step = 1 << fp.exp_step_bits
+    exp = [round(math.exp(-i / step) * 2**fp.exp_frac) for i in range(fp.exp_range * step)]
+    silu = []
+    for i in range(2 * fp.silu_range * 256):
+        x = i / 256 - fp.silu_range
+        silu.append(round(x / (1 + math.exp(-x)) * 2**fp.hidden_frac))
+    half = cfg.head_size // 2
+    inv_freq = [cfg.rope_theta ** (-j / half) for j in range(half)]
+    angles = [[p * f for f in inv_freq] for p in range(cfg.max_positions)]
+    one = 1 << fp.rope_frac
+    cos = np.array([[round(math.cos(a) * one) for a in row] for row in angles], dtype=np.int32)
+    sin = np.array([[round(math.sin(a) * one) for a in row] for row in angles], dtype=np.int32)
+    return {"tables.exp": np.array(exp, dtype=np.int32),
+            "tables.silu": np.array(silu, dtype=np.int32),
+            "tables.rope_cos": cos, "tables.rope_sin": sin}
+
+
+def quantize_model(float_weights: dict[str, np.ndarray], cfg: ModelConfig, tokenizer_json: str,
+                   name: str, fp: FixedPoint | None = None) -> IntegerWeights:
+    """`float_weights` uses the torch model's names (wte.weight, blocks.i.attn.wq.weight,
+    blocks.i.norm_attn.weight, ..., norm_out.weight)."""
+    fp = fp or FixedPoint()
+    f = {k: np.asarray(v, dtype=np.float64) for k, v in float_weights.items()}
+    out: dict[str, np.ndarray] = {}
+    q, m = quantize_matrix(f["wte.weight"], fp)
+    out["wte.q"], out["wte.m"] = q, m
+    gain = lambda g: np.rint(g * 2**fp.gain_frac).astype(np.int32)  # noqa: E731
+    for i in range(cfg.n_layer):
+        b = f"blocks.{i}."
+        for n in LINEARS:
+            sub = "attn." if n in ("wq", "wk", "wv", "wo") else "mlp."
+            w = f[b + sub + n + ".weight"]
+            if n == "wq":  # fold the attention temperature 1/sqrt(head_size) into q
+                w = w / math.sqrt(cfg.head_size)
+            q, m = quantize_matrix(w, fp)
+            out[f"layers.{i}.{n}.q"], out[f"layers.{i}.{n}.m"] = q, m
+        out[f"layers.{i}.norm_attn"] = gain(f[b + "norm_attn.weight"])
+        out[f"layers.{i}.norm_mlp"] = gain(f[b + "norm_mlp.weight"])
+    out["norm_out"] = gain(f["norm_out.weight"])
+    out.update(build_tables(cfg, fp))
+    return IntegerWeights(name, cfg, fp, tokenizer_json, out)
+
+
+def seeded_float_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Deterministic random float weights (for tests and golden archives): a splitmix64
+    stream, so they never change with numpy's generator versions."""
+    state = np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+
+    def normal(shape: tuple[int, ...], std: float) -> np.ndarray:
+        nonlocal state
+        n = int(np.prod(shape))
+        with np.errstate(over="ignore"):
+            z = state + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            state = z[-1]
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        u = (z >> np.uint64(11)).astype(np.float64) / 2.0**53  # uniform [0, 1)
+        return ((u - 0.5) * (std * math.sqrt(12.0))).reshape(shape)
+
+    C, Hd = cfg.n_embd, cfg.n_hidden
+    w = {"wte.weight": normal((cfg.vocab_size, C), 0.1), "norm_out.weight": np.ones(C)}
+    for i in range(cfg.n_layer):
+        b = f"blocks.{i}."
+        for n, shape in (("attn.wq", (C, C)), ("attn.wk", (C, C)), ("attn.wv", (C, C)),
+                         ("attn.wo", (C, C)), ("mlp.w_gate", (Hd, C)), ("mlp.w_up", (Hd, C)),
+                         ("mlp.w_down", (C, Hd))):
+            w[b + n + ".weight"] = normal(shape, 1.0 / math.sqrt(shape[1]))
+        w[b + "norm_attn.weight"] = 1 + normal((C,), 0.1)
+        w[b + "norm_mlp.weight"] = 1 + normal((C,), 0.1)
+    return w

@@ -1,0 +1,51 @@
+"""Golden archives from a fixed tiny seeded model: their bytes must never change unless
+the format version changes. Regenerate only on purpose: LMPRESS_REGEN_GOLDEN=1 pytest."""
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from lmpress.codec import Compressor, Decompressor
+from lmpress.container import VERSION
+from lmpress.model.config import ModelConfig
+from lmpress.model.quantize import quantize_model, seeded_float_weights
+from lmpress.model.tokenizer import train_tokenizer
+from lmpress.model.weights import IntegerWeights
+
+GOLDEN = Path(__file__).parent / "golden"
+MODEL = GOLDEN / "golden-tiny.safetensors"
+CASES = {
+    "english": b"Compression is prediction: a model that guesses the next word well "
+               b"needs few bits for it. " * 3,
+    "bytes": bytes(range(256)) + b"\x00\xff" * 20,
+    "chinese": "语言模型就是压缩器。".encode() * 4,
+}
+REGEN = os.environ.get("LMPRESS_REGEN_GOLDEN") == "1"
+
+
+def _build_model() -> None:
+    text = " ".join(v.decode("utf-8", "replace") for v in CASES.values()) * 3
+    tj = train_tokenizer(iter([text]), 300)
+    cfg = ModelConfig(vocab_size=300, n_layer=2, n_head=2, n_embd=32, n_hidden=64, window=16,
+                      max_positions=128)
+    from lmpress.model.tokenizer import ByteTokenizer
+
+    cfg = ModelConfig(**{**cfg.__dict__, "vocab_size": ByteTokenizer(tj).vocab_size})
+    quantize_model(seeded_float_weights(cfg, 2026), cfg, tj, "golden-tiny").save(MODEL)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_archive(name):
+    if REGEN and name == sorted(CASES)[0]:
+        _build_model()
+    model = IntegerWeights.load(MODEL)
+    path = GOLDEN / f"{name}.v{VERSION}.lmp"
+    archive = Compressor(model, fallback=False, segment_bytes=200).compress(CASES[name])
+    if REGEN:
+        path.write_bytes(archive)
+    golden = path.read_bytes()
+    assert hashlib.sha256(archive).hexdigest() == hashlib.sha256(golden).hexdigest(), \
+        "archive bytes changed: a format change needs a new VERSION and new golden files"
+    assert Decompressor(model).decompress(golden) == CASES[name]
