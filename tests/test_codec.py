@@ -35,7 +35,7 @@ def english_text(n_bytes: int) -> bytes:
 
     parts, size = [], 0
     for mod in (typing, logging, subprocess, pathlib, json, email, http.client, os, random):
-        for name in sorted(dir(mod)):
+        for name in sorted(n for n in dir(mod) if n not in ("io", "re")):
             doc = getattr(getattr(mod, name, None), "__doc__", None)
             if isinstance(doc, str) and len(doc) > 200:
                 parts.append(doc.encode())

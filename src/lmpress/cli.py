@@ -67,7 +67,26 @@ def cmd_models(argv: list[str]) -> int:
     return EXIT_OK
 
 
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"models": cmd_models}
+def cmd_corpus(argv: list[str]) -> int:
+    """build the training corpus from the allowed sources (needs apt-get and dpkg)"""
+    from .train.corpus import main as corpus_main
+
+    return corpus_main(argv)
+
+
+def cmd_train(argv: list[str]) -> int:
+    """train a shipped model's recipe: tokenizer, model, checkpoints (needs torch)"""
+    try:
+        from .train.recipe import main as recipe_main
+    except ImportError as e:
+        _error(None, f"training needs PyTorch ({e.name} is missing); "
+                     "install it with: pip install 'lmpress[train]'")
+        return EXIT_ERROR
+    return recipe_main(argv)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train}
 
 
 _EPILOG = """\

@@ -81,7 +81,7 @@ class Compressor:
 
     def __init__(self, model: str | IntegerWeights | None = None, *, level: int | None = None,
                  backend: str | None = None, batch_size: int = 32,
-                 segment_bytes: int = 16384, fallback: bool = True,
+                 segment_bytes: int | None = None, fallback: bool = True,
                  progress: Progress | None = None):
         self.engine = _Engine(model if model is not None else model_for_level(level),
                               backend, batch_size)
@@ -94,7 +94,8 @@ class Compressor:
         data = bytes(data)
         self.stats = CodingStats(n_bytes_in=len(data))
         pieces: list[tuple[bytes, np.ndarray | None]] = []
-        for seg in _segments(data, self.segment_bytes):
+        size = self.segment_bytes or _auto_segment_bytes(len(data), self.engine.batch_size)
+        for seg in _segments(data, size):
             if self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg):
                 pieces.append((seg, None))
                 continue
@@ -283,6 +284,12 @@ def _unlzma(body: bytes, n_bytes: int) -> bytes:
     if len(out) != n_bytes:
         raise FormatError("corrupt archive: an LZMA stream has the wrong length")
     return out
+
+
+def _auto_segment_bytes(n_bytes: int, batch_size: int) -> int:
+    """Segments of 16 KiB, made smaller (down to 4 KiB) for short inputs so that a batch
+    of streams still advances together."""
+    return max(4096, min(16384, -(-n_bytes // batch_size)))
 
 
 def _segments(data: bytes, size: int):

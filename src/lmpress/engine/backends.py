@@ -44,7 +44,7 @@ class NumpyBackend:
         return np.cumsum(x, axis=axis)
 
     def clip(self, x: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        return np.clip(x, lo, hi)
+        return np.minimum(np.maximum(x, lo), hi)  # np.clip is several times slower here
 
     def where(self, c: np.ndarray, a: Any, b: Any) -> np.ndarray:
         return np.where(c, a, b)

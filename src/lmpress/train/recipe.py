@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=Path, default=Path("runs"))
     p.add_argument("--minutes", type=float, default=55.0, help="wall-clock training budget")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="after training, write the integer model lmpress-RECIPE.safetensors "
+                        "into DIR (src/lmpress/models to ship it) and print its sha256")
+    p.add_argument("--report", type=Path, metavar="FILE",
+                   help="with --export: bits per byte of the float and integer models on FILE")
+    p.add_argument("--skip-training", action="store_true", help="export the checkpoint as is")
     args = p.parse_args(argv)
     r = RECIPES[args.recipe]
     run_dir = args.runs / args.recipe
@@ -54,9 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     if not (run_dir / "tokens.npy").exists():
         prepare(args.corpus, run_dir, r["model"].vocab_size, r["tokenizer_mb"],
                 r["max_mb_per_source"], r["exclude"], log)
-    state = train(run_dir, r["model"], r["train"], args.minutes, args.device, log)
-    summary = {k: v for k, v in state.items() if k != "history"}
-    log("done: " + json.dumps(summary))
+    if not args.skip_training:
+        state = train(run_dir, r["model"], r["train"], args.minutes, args.device, log)
+        summary = {k: v for k, v in state.items() if k != "history"}
+        log("done: " + json.dumps(summary))
+    if args.export:
+        from .export import export, quantization_report
+
+        name = f"lmpress-{args.recipe}"
+        out = args.export / f"{name}.safetensors"
+        weights = export(run_dir, name, out)
+        log(f"exported {out} ({out.stat().st_size} bytes) sha256 {weights.digest}")
+        if args.report:
+            rep = quantization_report(run_dir, weights, args.report.read_bytes())
+            log(f"quantization on {args.report.name}: " + json.dumps(rep))
     return 0
 
 
