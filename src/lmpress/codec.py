@@ -145,7 +145,7 @@ class Compressor:
             for b, i in enumerate(group):
                 tgt[b, :len(streams[i])] = streams[i]
             inp = np.concatenate([np.full((B, 1), e.cfg.bos_id), tgt[:, :-1]], axis=1)
-            chunk = max(1, min(e.cfg.window, (1 << 25) // (B * e.cfg.vocab_size)))
+            chunk = max(1, min(e.cfg.window, (1 << 21) // (B * e.cfg.vocab_size)))
             st = e.lm.new_state(B)
             starts, freqs, totals = [], [], []
             for c in range(0, L, chunk):
