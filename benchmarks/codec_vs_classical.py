@@ -53,10 +53,9 @@ def main() -> None:
         assert back == data, f"round trip failed on {path}"
         cl = classical(data)
         n = len(data)
-        bpb = lambda k: 8 * k / n  # noqa: E731
-        print(f"| {path.name} | {n} | {bpb(len(archive)):.3f} | "
-              f"{comp.stats.estimate_bits / n:.3f} | {bpb(cl['xz -9e']):.3f} | "
-              f"{bpb(cl.get('zstd -19', 0)):.3f} | {len(archive) / cl['xz -9e']:.3f} | "
+        print(f"| {path.name} | {n} | {8 * len(archive) / n:.3f} | "
+              f"{comp.stats.estimate_bits / n:.3f} | {8 * cl['xz -9e'] / n:.3f} | "
+              f"{8 * cl.get('zstd -19', 0) / n:.3f} | {len(archive) / cl['xz -9e']:.3f} | "
               f"{n / 1000 / (t1 - t0):.1f} | {n / 1000 / (t2 - t1):.1f} |")
         tot["n"] += n
         tot["lmp"] += len(archive)
