@@ -71,7 +71,7 @@ def cmd_corpus(argv: list[str]) -> int:
     """build the training corpus from the allowed sources (needs apt-get and dpkg)"""
     from .train.corpus import main as corpus_main
 
-    return corpus_main(argv)
+    return corpus_main(argv, echo=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -82,7 +82,7 @@ def cmd_train(argv: list[str]) -> int:
         _error(None, f"training needs PyTorch ({e.name} is missing); "
                      "install it with: pip install 'lmpress[train]'")
         return EXIT_ERROR
-    return recipe_main(argv)
+    return recipe_main(argv, echo=lambda line: print(line, flush=True))
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {

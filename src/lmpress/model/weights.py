@@ -33,8 +33,9 @@ class IntegerWeights:
         meta = {"format": FILE_FORMAT, "name": self.name, "config": self.config.to_json(),
                 "fixed_point": json.dumps(self.fixed.to_dict(), sort_keys=True),
                 "tokenizer": self.tokenizer_json}
-        return save({k: np.ascontiguousarray(v) for k, v in sorted(self.tensors.items())},
+        data = save({k: np.ascontiguousarray(v) for k, v in sorted(self.tensors.items())},
                     metadata=meta)
+        return _canonical_header(data)
 
     def save(self, path: Path) -> str:
         data = self.to_bytes()
@@ -70,6 +71,17 @@ class IntegerWeights:
         except OSError as e:
             raise ModelFileError(f"cannot read model file {path}: {e.strerror}") from e
         return cls.from_bytes(data, expected_sha256)
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """safetensors writes its JSON header in hash-map order, so the same model could get a
+    different sha256 on each export; rewrite the header with sorted keys, same length."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"),
+                        ensure_ascii=False).encode()
+    if len(header) > n:  # cannot happen for safetensors' own compact header; keep it as is
+        return data
+    return data[:8] + header.ljust(n) + data[8 + n:]
 
 
 def _read_metadata(data: bytes) -> dict:

@@ -358,7 +358,8 @@ def build(out: Path, sources: list[Source], max_mb: float, cache: Path, log: Log
     return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: None) -> int:
+    """Parse `build ...` and build; progress lines go to `echo` (the CLI prints them)."""
     ap = argparse.ArgumentParser(prog="python -m lmpress.train.corpus", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="fetch packages and build the corpus")
@@ -370,11 +371,13 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"do not update the committed {MANIFEST_COPY.name}")
     args = ap.parse_args(argv)
     manifest = build(args.out, load_sources(args.sources), args.max_mb_per_source, args.cache,
-                     lambda msg: print(msg, file=sys.stderr, flush=True))
+                     echo)
     if not args.no_manifest_copy:
         write_atomic(MANIFEST_COPY, (json.dumps(manifest, indent=1) + "\n").encode())
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # same as `lmpress corpus ...`; the CLI does the talking
+    from ..cli import main as cli_main
+
+    sys.exit(cli_main(["corpus", *sys.argv[1:]]))

@@ -15,13 +15,11 @@ from ..model.quantize import quantize_model
 from ..model.tokenizer import ByteTokenizer
 from ..model.weights import IntegerWeights
 from .torch_model import LlamaLM, apply_rotary, rotary_tables
-from .trainer import load_trained
 
 
-def export(run_dir: Path, name: str, out_path: Path) -> IntegerWeights:
-    model = load_trained(run_dir)
+def export(model: LlamaLM, tokenizer_json: str, name: str, out_path: Path) -> IntegerWeights:
+    """Quantize a trained model and its tokenizer into the integer model file `out_path`."""
     float_weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    tokenizer_json = (run_dir / "tokenizer.json").read_text(encoding="utf-8")
     weights = quantize_model(float_weights, model.cfg, tokenizer_json, name)
     weights.save(out_path)
     return weights
@@ -56,9 +54,8 @@ def float_bits(model: LlamaLM, tok: ByteTokenizer, data: bytes, segment_bytes: i
     return total
 
 
-def quantization_report(run_dir: Path, weights: IntegerWeights, data: bytes,
+def quantization_report(model: LlamaLM, weights: IntegerWeights, data: bytes,
                         segment_bytes: int = 16384) -> dict:
-    model = load_trained(run_dir)
     tok = ByteTokenizer(weights.tokenizer_json)
     fbits = float_bits(model, tok, data, segment_bytes)
     comp = Compressor(weights, segment_bytes=segment_bytes, fallback=False)

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..model.config import ModelConfig
@@ -29,7 +30,8 @@ RECIPES = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: None) -> int:
+    """Run a recipe; progress lines go to RUN/train.log and to `echo` (the CLI prints)."""
     p = argparse.ArgumentParser(prog="python -m lmpress.train.recipe", description=__doc__)
     p.add_argument("recipe", choices=sorted(RECIPES))
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def log(msg: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, flush=True)
+        echo(line)
         with (run_dir / "train.log").open("a") as f:
             f.write(line + "\n")
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.corpus / "manifest.json").exists():
         from .corpus import main as corpus_main
 
-        corpus_main(["build", "--out", str(args.corpus)])
+        corpus_main(["build", "--out", str(args.corpus)], echo)
     if not (run_dir / "tokens.npy").exists():
         prepare(args.corpus, run_dir, r["model"].vocab_size, r["tokenizer_mb"],
                 r["max_mb_per_source"], r["exclude"], log)
@@ -66,16 +68,21 @@ def main(argv: list[str] | None = None) -> int:
         log("done: " + json.dumps(summary))
     if args.export:
         from .export import export, quantization_report
+        from .trainer import load_trained
 
         name = f"lmpress-{args.recipe}"
         out = args.export / f"{name}.safetensors"
-        weights = export(run_dir, name, out)
+        model = load_trained(run_dir)
+        tokenizer_json = (run_dir / "tokenizer.json").read_text(encoding="utf-8")
+        weights = export(model, tokenizer_json, name, out)
         log(f"exported {out} ({out.stat().st_size} bytes) sha256 {weights.digest}")
         if args.report:
-            rep = quantization_report(run_dir, weights, args.report.read_bytes())
+            rep = quantization_report(model, weights, args.report.read_bytes())
             log(f"quantization on {args.report.name}: " + json.dumps(rep))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # same as `lmpress train ...`; the CLI does the talking
+    from ..cli import main as cli_main
+
+    sys.exit(cli_main(["train", *sys.argv[1:]]))
