@@ -85,8 +85,16 @@ def cmd_train(argv: list[str]) -> int:
     return recipe_main(argv, echo=lambda line: print(line, flush=True))
 
 
+def cmd_bench(argv: list[str]) -> int:
+    """bits per byte of lmpress levels and models beside gzip/xz/zstd/brotli/PPMd/zpaq"""
+    from .bench.command import main as bench_main
+
+    return bench_main(argv, stdin=sys.stdin.buffer, stdout=sys.stdout, stderr=sys.stderr,
+                      prog=f"{PROG} bench")
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train}
+    "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train, "bench": cmd_bench}
 
 
 _EPILOG = """\

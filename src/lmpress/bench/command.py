@@ -1,0 +1,193 @@
+"""`lmpress bench`: arguments, progress and output files around `run_bench`.
+
+cli.py hands in the streams to talk to; this module writes the table to `stdout`, notes
+and progress to `stderr`, and raises BenchError (an LmpressError) for the CLI to report
+in one line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import BinaryIO, TextIO
+
+from .codecs import (
+    ALL_CODECS,
+    CLASSICAL,
+    Codec,
+    classical_codecs,
+    lmpress_codecs,
+    parse_codec_names,
+)
+from .inputs import BenchError, InputOptions, collect_inputs, parse_category
+from .measure import Row
+from .run import BenchResult, run_bench
+
+EXIT_OK, EXIT_ERROR = 0, 1
+QUICK_KB = 16
+
+
+def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, description="Bits per byte of lmpress models beside classical codecs on "
+        "files, directories, JSONL or stdin; every row is round-tripped. See docs/BENCH.md.")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files, directories (recursive; category = top-level subdirectory), "
+                        "*.jsonl with --jsonl-field, or - for stdin")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="only files matching GLOB inside directories (repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip files matching GLOB inside directories (repeatable)")
+    p.add_argument("--jsonl-field", metavar="FIELD",
+                   help="read *.jsonl files as one item per line, text in FIELD")
+    p.add_argument("--category", action="append", default=[], metavar="NAME=GLOB",
+                   help="put files matching GLOB in category NAME (first match wins)")
+    p.add_argument("--codecs", default=",".join(ALL_CODECS), metavar="LIST",
+                   help=f"comma-separated subset of {','.join(ALL_CODECS)} (default: all)")
+    p.add_argument("--lmpress-levels", metavar="LIST",
+                   help="levels to measure, e.g. 1,6,9 (default: the distinct models behind "
+                        "1..9, or none when -m is given)")
+    p.add_argument("-m", "--model", action="append", default=[], metavar="NAME_OR_PATH",
+                   help="also measure this shipped model or .safetensors file (repeatable)")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="code everything with the model (no raw/LZMA segments)")
+    p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
+                   help="lmpress compute backend")
+    p.add_argument("--json", metavar="PATH", help="write results as JSON (also the resume "
+                   "record: a rerun skips rows already done)")
+    p.add_argument("--resume", metavar="PATH", help="resume record to read and update "
+                   "(default: the --json file)")
+    p.add_argument("--csv", metavar="PATH", help="write per-file rows and totals as CSV")
+    p.add_argument("--markdown", metavar="PATH", help="write the totals as a Markdown table")
+    p.add_argument("--plots", metavar="DIR", help="write PNG and SVG figures into DIR")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: first --quick-kb KB of each item (default {QUICK_KB}), "
+                        "fast codecs and the lowest lmpress level only")
+    p.add_argument("--quick-kb", type=int, default=QUICK_KB, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _levels(text: str | None, models: list[str]) -> list[int]:
+    if text is None:
+        return [] if models else list(range(1, 10))
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(not 1 <= n <= 9 for n in levels):
+        raise BenchError(f"--lmpress-levels expects levels 1..9 separated by commas, "
+                         f"got {text!r}")
+    return levels
+
+
+def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
+    names = parse_codec_names(args.codecs)
+    classical, notes = classical_codecs([n for n in names if n in CLASSICAL])
+    if args.quick:
+        classical = [c for c in classical if c.fast]
+    codecs: list[Codec] = list(classical)
+    if "lmpress" in names:
+        levels = _levels(args.lmpress_levels, args.model)
+        if args.quick and levels:
+            levels = [min(levels)]
+        models, more = lmpress_codecs(levels=levels, models=args.model, backend=args.backend,
+                                      fallback=not args.no_fallback)
+        codecs += models
+        notes += more
+    if not codecs:
+        raise BenchError("no codec to run: none of --codecs is installed here")
+    return codecs, notes
+
+
+def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
+         prog: str = "lmpress bench") -> int:
+    """Run the benchmark; returns 0, or 1 when a row failed (outputs are still written)."""
+    args = build_parser(prog).parse_args(argv)
+    if args.quick_kb < 1:
+        raise BenchError("--quick-kb must be at least 1")
+    if args.plots:
+        from .plots import _pyplot
+
+        _pyplot()  # fail before measuring, not after
+    options = InputOptions(tuple(args.include), tuple(args.exclude), args.jsonl_field,
+                           tuple(parse_category(c) for c in args.category),
+                           args.quick_kb * 1000 if args.quick else None)
+    inputs = collect_inputs(args.paths, options, read_stdin=stdin.read)
+    codecs, notes = make_codecs(args)
+    inputs.notes[:0] = notes
+    record = args.resume or args.json
+    done = {}
+    if record:
+        from .report import load_done
+
+        done = load_done(record)
+    if not inputs.items:
+        for line in inputs.notes + inputs.skipped:
+            print(f"{prog}: note: {line}", file=stderr)
+        raise BenchError("nothing to measure: no readable, non-empty input")
+    result = _run_with_progress(inputs, codecs, done, record, stderr, not args.quiet)
+    _write_outputs(args, result, record)
+    _show(result, stdout, stderr, prog)
+    return EXIT_ERROR if any(r.status != "ok" for r in result.rows) else EXIT_OK
+
+
+def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: bool
+                       ) -> BenchResult:
+    from .report import write_json
+
+    finished: list[Row] = []
+    keys_now = {(c.key, i.sha256) for c in codecs for i in inputs.items}
+
+    def save(row: Row, reused: bool) -> None:
+        finished.append(row)
+        if record:  # the rows so far plus older rows still to come: a valid resume record
+            have = {(r.codec_key, r.sha256) for r in finished}
+            later = [r for k, r in done.items() if k in keys_now and k not in have]
+            write_json(record, None, finished + later)
+
+    total = len(codecs) * len(inputs.items)
+    if not (progress and stderr.isatty()):
+        return run_bench(inputs, codecs, done=done, on_row=save)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(file=stderr), transient=True) as bar:
+        task = bar.add_task("bench", total=total)
+        def on_row(row: Row, reused: bool) -> None:
+            save(row, reused)
+            bar.update(task, advance=1, description=f"{row.codec}: {row.name}"[-60:])
+
+        return run_bench(inputs, codecs, done=done, on_row=on_row)
+
+
+def _write_outputs(args, result: BenchResult, record: str | None) -> None:
+    from .report import write_csv, write_json, write_markdown
+
+    for path in dict.fromkeys(p for p in (args.json, record) if p):
+        write_json(path, result)
+    if args.csv:
+        write_csv(args.csv, result)
+    if args.markdown:
+        write_markdown(args.markdown, result)
+    if args.plots:
+        from .plots import write_plots
+
+        write_plots(args.plots, result)
+
+
+def _show(result: BenchResult, stdout: TextIO, stderr: TextIO, prog: str) -> None:
+    from rich.console import Console
+
+    from .report import rich_table
+
+    width = None if stdout.isatty() else 200
+    Console(file=stdout, width=width).print(rich_table(result))
+    for r in result.rows:
+        if r.status != "ok":
+            print(f"{prog}: {r.codec} on {r.name}: {r.error}", file=stderr)
+    m = result.machine
+    print(f"{prog}: measured on {m['processor']}, {m['cpu_count']} CPUs; "
+          f"{len({r.name for r in result.rows})} item(s), {result.n_empty} empty, "
+          f"{result.n_skipped} skipped", file=stderr)
+    for line in result.notes:
+        print(f"{prog}: note: {line}", file=stderr)
