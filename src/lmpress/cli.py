@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     for level in range(1, 10):
         p.add_argument(f"-{level}", dest="level", action="store_const", const=level,
                        help=argparse.SUPPRESS)
+    p.add_argument("--no-adapt", dest="adapt", action="store_false",
+                   help="code with the language model alone, without online adaptation")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="compute backend (archives are identical on all of them)")
     p.add_argument("-T", "--threads", type=whole_number(0), default=None, metavar="N",
@@ -216,7 +218,8 @@ class _Session:
         with sink as dst:
             if a.compress_mode:
                 with LmpressFile(dst, "wb", model=self.model(True), backend=a.backend,
-                                 member_bytes=a.member_bytes, progress=progress) as f:
+                                 member_bytes=a.member_bytes, progress=progress,
+                                 adapt=a.adapt) as f:
                     shutil.copyfileobj(src, f, _COPY_BYTES)
                 return f.stats.n_bytes_in, f.stats.n_bytes_out, f.stats
             counted = CountingReader(src)
@@ -254,6 +257,9 @@ def _report(name, n_in, n_out, stats, seconds, compressing: bool, testing: bool)
     if stats is not None and stats.lm_bytes_in:
         line += (f"; LM streams {8 * stats.lm_bytes_out / stats.lm_bytes_in:.3f} bits/B, "
                  f"model estimate {stats.estimate_bits / stats.lm_bytes_in:.3f}")
+        if stats.adapt_hits:
+            line += (f"; adaptation hits {stats.adapt_hits[0]} match + "
+                     f"{stats.adapt_hits[1]} n-gram of {stats.n_tokens} tokens")
     elif stats is not None:
         line += "; no LM streams (stored or LZMA)"
     line += f"; {kb_per_s:.1f} KB/s" + (" — OK" if testing else "")

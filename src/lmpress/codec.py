@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .coding.rangecoder import RangeDecoder, RangeEncoder
+from .coding.adapt import Adaptation
 from .container import (
+    ADAPT_MIX1,
+    ADAPT_NONE,
     KIND_LM,
     KIND_LZMA,
     KIND_NAMES,
@@ -32,6 +34,7 @@ from .errors import ChecksumError, FormatError, ModelNotFoundError, OutputLimitE
 from .model.registry import load_model, model_for_level
 from .model.tokenizer import ByteTokenizer
 from .model.weights import IntegerWeights
+from .streams import AdaptiveEncoder, decode_adaptive, decode_plain, encode_plain
 
 Progress = Callable[[int], None]  # called with the number of input bytes just finished
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
@@ -54,6 +57,7 @@ class CodingStats:
     lm_bytes_out: int = 0  # their coded bytes
     n_tokens: int = 0
     kinds: dict[str, int] = field(default_factory=dict)  # stream kind -> count
+    adapt_hits: tuple[int, ...] = ()  # tokens coded by a match / n-gram hit
 
 
 class _Engine:
@@ -82,91 +86,83 @@ class Compressor:
     def __init__(self, model: str | IntegerWeights | None = None, *, level: int | None = None,
                  backend: str | None = None, batch_size: int = 32,
                  segment_bytes: int | None = None, fallback: bool = True,
-                 progress: Progress | None = None):
+                 adapt: bool = True, progress: Progress | None = None):
         self.engine = _Engine(model if model is not None else model_for_level(level),
                               backend, batch_size)
         self.segment_bytes = segment_bytes
         self.fallback = fallback  # False: always code with the model (tests, measurements)
+        self.adapt = adapt  # mix the LM with online adaptive models (coding/adapt.py)
         self.progress = progress or (lambda n: None)
         self.stats = CodingStats()
 
     def compress(self, data: bytes) -> bytes:
         data = bytes(data)
         self.stats = CodingStats(n_bytes_in=len(data))
-        pieces: list[tuple[bytes, np.ndarray | None]] = []
-        size = self.segment_bytes or _auto_segment_bytes(len(data), self.engine.batch_size)
-        for seg in _segments(data, size):
-            if self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg):
-                pieces.append((seg, None))
-                continue
-            ids = self.engine.tok.encode(seg)
-            n = self.engine.cfg.max_positions
-            for i in range(0, len(ids), n):
-                part = ids[i:i + n]
-                pieces.append((self.engine.tok.decode(part), part))
+        e = self.engine
+        pieces = list(self._pieces(data))
+        stored = [self._stored(seg) for seg, _ in pieces]  # (kind, payload) without the LM
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
-        coded = self._encode_streams([pieces[i][1] for i in lm_idx])
-        lm_payload = dict(zip(lm_idx, coded))
+        coded: dict[int, tuple[bytes, float] | None] = {}
+        if self.adapt:
+            ae = AdaptiveEncoder(e, e.batch_size, self.progress)
+            for g in range(0, len(lm_idx), e.batch_size):
+                group = lm_idx[g:g + e.batch_size]
+                res = ae.encode_group([pieces[i][1] for i in group],
+                                      [len(stored[i][1]) for i in group], self.fallback)
+                coded.update(zip(group, res))
+            self.stats.adapt_hits = tuple(ae.ad.hits)
+        else:
+            coded = dict(zip(lm_idx, encode_plain(e, [pieces[i][1] for i in lm_idx],
+                                                  self.progress)))
         entries, payloads = [], []
         for i, (seg, ids) in enumerate(pieces):
-            kind, payload, n_tokens = KIND_RAW, seg, 0
-            if len(seg) > 64 and self.fallback:
-                packed = lzma.compress(seg, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
-                if len(packed) < len(payload):
-                    kind, payload = KIND_LZMA, packed
-            lm_better = i in lm_payload and len(lm_payload[i][0]) < len(payload)
-            if i in lm_payload and (lm_better or not self.fallback):
-                kind, payload, n_tokens = KIND_LM, lm_payload[i][0], len(ids)
-                self.stats.estimate_bits += lm_payload[i][1]
+            (kind, payload), n_tokens = stored[i], 0
+            lm = coded.get(i)
+            if lm is not None and (len(lm[0]) < len(payload) or not self.fallback):
+                kind, payload, n_tokens = KIND_LM, lm[0], len(ids)
+                self.stats.estimate_bits += lm[1]
                 self.stats.lm_bytes_in += len(seg)
                 self.stats.lm_bytes_out += len(payload)
                 self.stats.n_tokens += n_tokens
+            elif ids is not None and self.adapt:
+                n_tokens = len(ids)  # stored otherwise, but part of the adaptive history
             if ids is None:
                 self.progress(len(seg))
             name = KIND_NAMES[kind]
             self.stats.kinds[name] = self.stats.kinds.get(name, 0) + 1
             entries.append(StreamEntry(kind, len(seg), n_tokens, len(payload)))
             payloads.append(payload)
-        e = self.engine
         header = Header(e.weights.name, e.weights_digest, e.tokenizer_digest, len(data),
-                        checksum(data), tuple(entries))
+                        checksum(data), tuple(entries),
+                        ADAPT_MIX1 if self.adapt else ADAPT_NONE,
+                        e.batch_size if self.adapt else 0)
         out = seal(header.pack() + b"".join(payloads))
         self.stats.n_bytes_out = len(out)
         return out
 
-    def _encode_streams(self, streams: list[np.ndarray]) -> list[tuple[bytes, float]]:
-        """Range-code each token array; returns (payload, estimated bits) per stream."""
-        e, results = self.engine, [None] * len(streams)
-        order = sorted(range(len(streams)), key=lambda i: -len(streams[i]))
-        for g in range(0, len(order), e.batch_size):
-            group = order[g:g + e.batch_size]
-            B, L = len(group), len(streams[group[0]])
-            tgt = np.zeros((B, L), dtype=np.int64)
-            for b, i in enumerate(group):
-                tgt[b, :len(streams[i])] = streams[i]
-            inp = np.concatenate([np.full((B, 1), e.cfg.bos_id), tgt[:, :-1]], axis=1)
-            chunk = max(1, min(e.cfg.window, (1 << 21) // (B * e.cfg.vocab_size)))
-            st = e.lm.new_state(B)
-            starts, freqs, totals = [], [], []
-            for c in range(0, L, chunk):
-                f = e.tables(st, inp[:, c:c + chunk])  # (B, l, V)
-                t = tgt[:, c:c + chunk, None]
-                fr = np.take_along_axis(f, t, -1)[..., 0]
-                cum = np.cumsum(f, -1)
-                starts.append(np.take_along_axis(cum, t, -1)[..., 0] - fr)
-                freqs.append(fr)
-                totals.append(cum[..., -1])
-                self.progress(int(e.tok.n_bytes[tgt[:, c:c + chunk]].sum()))
-            starts, freqs, totals = (np.concatenate(a, 1) for a in (starts, freqs, totals))
-            for b, i in enumerate(group):
-                n = len(streams[i])
-                enc = RangeEncoder()
-                for s, f_, t_ in zip(starts[b, :n].tolist(), freqs[b, :n].tolist(),
-                                     totals[b, :n].tolist()):
-                    enc.encode(s, f_, t_)
-                bits = float(-np.log2(freqs[b, :n] / totals[b, :n]).sum())
-                results[i] = (enc.finish(), bits)
-        return results
+    def _pieces(self, data: bytes):
+        """(segment, token ids or None for segments stored without the model). A segment
+        of more tokens than the model's positions is halved until it fits, so that every
+        stream's tokens are `tokenizer.encode` of its own bytes."""
+        size = self.segment_bytes or _auto_segment_bytes(len(data), self.engine.batch_size)
+        todo = list(_segments(data, size))[::-1]
+        while todo:
+            seg = todo.pop()
+            if self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg):
+                yield seg, None
+                continue
+            ids = self.engine.tok.encode(seg)
+            if len(ids) <= self.engine.cfg.max_positions:
+                yield seg, ids
+            else:
+                todo += [seg[len(seg) // 2:], seg[:len(seg) // 2]]
+
+    def _stored(self, seg: bytes) -> tuple[int, bytes]:
+        if len(seg) > 64 and self.fallback:
+            packed = lzma.compress(seg, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+            if len(packed) < len(seg):
+                return KIND_LZMA, packed
+        return KIND_RAW, seg
 
 
 class Decompressor:
@@ -218,24 +214,32 @@ class Decompressor:
 
     def _decode_member(self, header: Header, payload: bytes) -> bytes:
         chunks: list[bytes | None] = []
-        lm_jobs: list[tuple[int, StreamEntry, bytes]] = []
+        bodies: list[bytes] = []
         pos = 0
         for s in header.streams:
             body = payload[pos:pos + s.n_coded]
             pos += s.n_coded
-            if s.kind == KIND_RAW:
-                chunks.append(body)
-            elif s.kind == KIND_LZMA:
-                chunks.append(_unlzma(body, s.n_bytes))
-            else:
-                lm_jobs.append((len(chunks), s, body))
-                chunks.append(None)
+            bodies.append(body)
+            chunks.append(body if s.kind == KIND_RAW else _unlzma(body, s.n_bytes)
+                          if s.kind == KIND_LZMA else None)
             if s.kind != KIND_LM:
                 self.progress(s.n_bytes)
-        if lm_jobs:
-            engine = self._engine_for(header)
-            for idx, text in self._decode_streams(engine, lm_jobs):
-                chunks[idx] = text
+        coded = [i for i, s in enumerate(header.streams)
+                 if s.kind == KIND_LM or (header.adapt and s.n_tokens)]
+        if coded:
+            e = self._engine_for(header)
+            for i in coded:
+                n = header.streams[i].n_tokens
+                if n > e.cfg.max_positions or n == 0:
+                    raise FormatError("corrupt archive: an LM stream has an impossible "
+                                      "token count; the file is damaged")
+            for i, toks in self._decode_streams(e, header, coded, chunks, bodies):
+                text = e.tok.decode(toks.tolist())
+                if len(text) != header.streams[i].n_bytes:
+                    raise ChecksumError("decoded data fails the archive's stream table; "
+                                        "the archive is damaged or was made by a "
+                                        "different model")
+                chunks[i] = text
         out = b"".join(chunks)  # type: ignore[arg-type]
         if len(out) != header.original_size or checksum(out) != header.checksum:
             raise ChecksumError("decoded data fails the archive's checksum; the archive is "
@@ -243,36 +247,30 @@ class Decompressor:
                                 "written")
         return out
 
-    def _decode_streams(self, e: _Engine, jobs: list[tuple[int, StreamEntry, bytes]]):
-        for s in (j[1] for j in jobs):
-            if s.n_tokens > e.cfg.max_positions or s.n_tokens == 0:
-                raise FormatError("corrupt archive: an LM stream has an impossible token "
-                                  "count; the file is damaged")
-        for g in range(0, len(jobs), e.batch_size):
-            group = jobs[g:g + e.batch_size]
-            B = len(group)
-            n = [s.n_tokens for _, s, _ in group]
-            decs = [RangeDecoder(body) for _, _, body in group]
-            toks = np.zeros((B, max(n)), dtype=np.int64)
-            cur = np.full((B, 1), e.cfg.bos_id, dtype=np.int64)
-            st = e.lm.new_state(B)
-            for t in range(max(n)):
-                f = e.tables(st, cur)[:, 0]  # (B, V)
-                cum = np.cumsum(f, -1)
-                for b in range(B):
-                    if t >= n[b]:
-                        continue
-                    v = decs[b].target(int(cum[b, -1]))
-                    k = int(np.searchsorted(cum[b], v, side="right"))
-                    decs[b].advance(int(cum[b, k] - f[b, k]), int(f[b, k]))
-                    toks[b, t] = cur[b, 0] = k
-                self.progress(int(e.tok.n_bytes[toks[:, t]].sum()))
-            for b, (idx, s, _) in enumerate(group):
-                text = e.tok.decode(toks[b, :n[b]].tolist())
-                if len(text) != s.n_bytes or decs[b].overrun() > 16:
-                    raise ChecksumError("decoded data fails the archive's stream table; the "
-                                        "archive is damaged or was made by a different model")
-                yield idx, text
+    def _decode_streams(self, e: _Engine, header: Header, coded: list[int],
+                        chunks: list, bodies: list[bytes]):
+        """Yield (stream index, tokens) of every LM-coded stream."""
+        streams = header.streams
+        if not header.adapt:
+            yield from decode_plain(e, [(i, streams[i].n_tokens, bodies[i]) for i in coded],
+                                    self.progress)
+            return
+        ad = Adaptation(e.cfg.bos_id)
+        for g in range(0, len(coded), header.group):
+            group = coded[g:g + header.group]
+            jobs = []
+            for i in group:
+                known = None
+                if streams[i].kind != KIND_LM:
+                    known = e.tok.encode(chunks[i])
+                    if len(known) != streams[i].n_tokens:
+                        raise FormatError("corrupt archive: a stored stream's token count "
+                                          "does not match its table entry")
+                jobs.append((streams[i].n_tokens, known, bodies[i]))
+            toks = decode_adaptive(e, ad, jobs, self.progress)
+            for i, t in zip(group, toks):
+                if streams[i].kind == KIND_LM:
+                    yield i, t
 
 
 def _unlzma(body: bytes, n_bytes: int) -> bytes:

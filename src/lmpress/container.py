@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from .errors import FormatError
 
 MAGIC = b"\x89LMP"
-VERSION = 1
+VERSION = 2  # 2 added online adaptation (adapt, group); 1 is still read
+ADAPT_NONE, ADAPT_MIX1 = 0, 1  # how LM streams are coded (docs/FORMAT.md)
 KIND_RAW, KIND_LM, KIND_LZMA = 0, 1, 2
 KIND_NAMES = {KIND_RAW: "raw", KIND_LM: "lm", KIND_LZMA: "lzma"}
 DIGEST_BYTES = 16
@@ -56,7 +57,7 @@ class _Reader:
 class StreamEntry:
     kind: int  # KIND_RAW, KIND_LM or KIND_LZMA
     n_bytes: int  # original bytes this stream decodes to
-    n_tokens: int  # tokens coded (LM streams), else 0
+    n_tokens: int  # tokens of LM streams and of adaptive streams stored otherwise, else 0
     n_coded: int  # payload bytes in the archive
 
 
@@ -68,6 +69,8 @@ class Header:
     original_size: int
     checksum: bytes  # blake2b-128 of the original bytes
     streams: tuple[StreamEntry, ...]
+    adapt: int = ADAPT_NONE  # ADAPT_MIX1: LM streams mixed with online adaptive models
+    group: int = 0  # adaptive streams advance in lockstep groups of this many
     version: int = VERSION
 
     def pack(self) -> bytes:
@@ -75,6 +78,8 @@ class Header:
         out = bytearray(MAGIC + bytes([self.version, 0]))
         out += bytes([len(name)]) + name + self.weights_digest + self.tokenizer_digest
         out += struct.pack("<Q", self.original_size) + self.checksum
+        if self.version >= 2:
+            out += bytes([self.adapt]) + _varint(self.group)
         out += _varint(len(self.streams))
         for s in self.streams:
             out += bytes([s.kind]) + _varint(s.n_bytes) + _varint(s.n_tokens) + _varint(s.n_coded)
@@ -88,7 +93,7 @@ class Header:
                               "check the file name, or compress it first")
         r = _Reader(data, 4)
         version, _flags = r.take(2)
-        if version != VERSION:
+        if not 1 <= version <= VERSION:
             raise FormatError(f"archive format version {version} is newer than this lmpress "
                               f"(reads up to {VERSION}); upgrade lmpress")
         name_len = r.take(1)[0]
@@ -99,6 +104,12 @@ class Header:
         wd, td = r.take(DIGEST_BYTES), r.take(DIGEST_BYTES)
         (size,) = struct.unpack("<Q", r.take(8))
         checksum = r.take(16)
+        adapt, group = (r.take(1)[0], r.varint()) if version >= 2 else (ADAPT_NONE, 0)
+        if adapt not in (ADAPT_NONE, ADAPT_MIX1):
+            raise FormatError(f"archive uses adaptation method {adapt}, unknown to this "
+                              "lmpress; upgrade lmpress")
+        if adapt and not 1 <= group <= 4096:
+            raise FormatError("corrupt archive: impossible stream group size")
         n_streams = r.varint()
         if n_streams > (len(data) - r.pos) // 4 or n_streams > size:
             raise FormatError(f"truncated or corrupt archive: its table lists {n_streams} "
@@ -109,7 +120,7 @@ class Header:
             if kind not in KIND_NAMES:
                 raise FormatError(f"corrupt archive: unknown stream kind {kind}")
             streams.append(StreamEntry(kind, r.varint(), r.varint(), r.varint()))
-        header = cls(name, wd, td, size, checksum, tuple(streams), version)
+        header = cls(name, wd, td, size, checksum, tuple(streams), adapt, group, version)
         header._validate(len(data) - r.pos - 4)
         return header, r.pos
 
@@ -126,6 +137,8 @@ class Header:
                               "table says; the file is incomplete — copy it again")
         for s in self.streams:
             if s.n_bytes == 0 or s.n_tokens > s.n_bytes:
+                raise FormatError("corrupt archive: impossible stream table entry")
+            if s.kind != KIND_LM and s.n_tokens and not self.adapt:
                 raise FormatError("corrupt archive: impossible stream table entry")
             if s.kind == KIND_RAW and s.n_coded != s.n_bytes:
                 raise FormatError("corrupt archive: stored stream has the wrong length")

@@ -72,7 +72,8 @@ class LmpressFile(io.BufferedIOBase):
     def __init__(self, filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *,
                  model=None, level: int | None = None, backend: str | None = None,
                  max_output_size: int | None = None,
-                 member_bytes: int = DEFAULT_MEMBER_BYTES, progress: Progress | None = None):
+                 member_bytes: int = DEFAULT_MEMBER_BYTES, progress: Progress | None = None,
+                 adapt: bool = True):
         self._fp: BinaryIO | None = None  # set first: close() may run on a failed init
         if mode not in _MODES:
             raise ValueError(f"invalid mode {mode!r}; use 'r', 'w', 'x' or 'a' (+'b')")
@@ -86,7 +87,8 @@ class LmpressFile(io.BufferedIOBase):
             self._max_output_size = max_output_size
             self._buffer, self._offset, self._n_decoded = b"", 0, 0
         else:  # load the model before touching the file, so a bad model leaves none
-            self._comp = Compressor(model, level=level, backend=backend, progress=progress)
+            self._comp = Compressor(model, level=level, backend=backend, progress=progress,
+                                    adapt=adapt)
             self._member_bytes = member_bytes
             self._pending = bytearray()
             self._n_members = 0
@@ -242,6 +244,9 @@ def _add_stats(total: CodingStats, part: CodingStats) -> None:
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for kind, count in part.kinds.items():
         total.kinds[kind] = total.kinds.get(kind, 0) + count
+    if part.adapt_hits:
+        old = total.adapt_hits or (0,) * len(part.adapt_hits)
+        total.adapt_hits = tuple(a + b for a, b in zip(old, part.adapt_hits))
 
 
 def open(filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *, model=None,

@@ -1,0 +1,90 @@
+"""Online adaptation: integer tables, exact round trips, lockstep groups, format fields."""
+
+import random
+
+import pytest
+from conftest import TEXT
+
+from lmpress.codec import Compressor, Decompressor
+from lmpress.coding.adapt import SQUASH, STRETCH, Adaptation, squash
+from lmpress.container import Header
+from lmpress.errors import FormatError
+
+
+def test_squash_and_stretch_are_monotone_inverses():
+    assert all(a <= b for a, b in zip(SQUASH, SQUASH[1:]))
+    assert all(a <= b for a, b in zip(STRETCH, STRETCH[1:]))
+    assert squash(0) == 2047 and squash(-5000) == 1 and squash(5000) == 4094  # PAQ knots
+    for p in range(1, 4096, 7):
+        assert abs(squash(STRETCH[p]) - p) <= max(2, p // 40, (4096 - p) // 40)
+
+
+def test_match_model_follows_a_repeat_in_another_stream():
+    ad = Adaptation(bos_id=0)
+    a, b = ad.add_stream(), ad.add_stream()
+    seq = [5, 9, 17, 3, 8, 21, 2, 40, 7, 11]
+    for t in seq:  # stream a first, whole
+        ad.push(a, t, ad.candidates(a)[0])
+    guesses = []
+    for t in seq:
+        c1 = ad.candidates(b)[0]
+        guesses.append(c1)
+        ad.push(b, t, c1)
+    # after MIN_MATCH tokens of context the match model predicts every following token
+    assert guesses[4:] == seq[4:]
+
+
+def _repetitive(n_copies=6):
+    rnd = random.Random(3)
+    base = TEXT.encode()[:1500]
+    out = bytearray()
+    for _ in range(n_copies):
+        copy = bytearray(base)
+        for _ in range(5):
+            copy[rnd.randrange(len(copy))] = rnd.choice(b"0123456789")
+        out += copy
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_adaptive_round_trip_and_gain(tiny_model, fallback):
+    data = _repetitive()
+    plain = Compressor(tiny_model, adapt=False, fallback=fallback, segment_bytes=600,
+                       batch_size=4).compress(data)
+    c = Compressor(tiny_model, fallback=fallback, segment_bytes=600, batch_size=4)
+    archive = c.compress(data)
+    assert Header.unpack(archive)[0].adapt == 1
+    assert sum(c.stats.adapt_hits) > 0
+    assert len(archive) < 0.6 * len(plain)
+    # the decoder follows the archive's group size, whatever its own batch size
+    assert Decompressor(tiny_model, batch_size=3).decompress(archive) == data
+
+
+def test_streams_stored_otherwise_still_feed_the_history(tiny_model):
+    """Streams that LZMA or raw storage beat are decoded first, re-tokenized, and replayed
+    into the lockstep history, so later streams predict the same way on both sides."""
+    rnd = random.Random(5)
+    runs = bytes(rnd.choice(b"ab") for _ in range(900))  # LZMA beats the tiny model here
+    data = runs + _repetitive(3) + bytes(rnd.randrange(256) for _ in range(700)) + runs
+    c = Compressor(tiny_model, segment_bytes=300, batch_size=4)
+    archive = c.compress(data)
+    header = Header.unpack(archive)[0]
+    assert any(s.kind != 1 and s.n_tokens for s in header.streams)
+    assert Decompressor(tiny_model).decompress(archive) == data
+
+
+def test_adaptation_is_off_on_request(tiny_model):
+    data = _repetitive(2)
+    archive = Compressor(tiny_model, adapt=False, segment_bytes=600).compress(data)
+    header = Header.unpack(archive)[0]
+    assert (header.adapt, header.group) == (0, 0)
+    assert Decompressor(tiny_model).decompress(archive) == data
+
+
+def test_unknown_adaptation_method_is_refused(tiny_model):
+    archive = bytearray(Compressor(tiny_model, segment_bytes=600).compress(b"hello " * 50))
+    pos = 4 + 2 + 1 + archive[6] + 16 + 16 + 8 + 16  # the adaptation byte
+    assert archive[pos] == 1
+    archive[pos] = 9
+    with pytest.raises(FormatError, match="adaptation method 9"):
+        Header.unpack(bytes(archive))
