@@ -257,3 +257,27 @@ def test_bad_levels_and_categories_are_bench_errors():
 
     with pytest.raises(BenchError, match="NAME=GLOB"):
         parse_category("prose")
+
+
+class _TtyText(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal(tmp_path, tiny_model_path, monkeypatch):
+    (tmp_path / "a.txt").write_text(PROSE[:300])
+    reported = []
+    real = lmpress_codecs
+
+    def spying(**kw):
+        codecs, notes = real(**kw)
+        for c in codecs:
+            c.progress = reported.append  # replaced by the bar's callback in on_start
+        return codecs, notes
+
+    monkeypatch.setattr(bench_command, "lmpress_codecs", spying)
+    err, out = _TtyText(), io.StringIO()
+    rc = bench_command.main([str(tmp_path), "--codecs", "gzip,lmpress", "-m", tiny_model_path],
+                            stdin=io.BytesIO(), stdout=out, stderr=err)
+    assert rc == 0 and "lmpress (tiny-test)" in out.getvalue()
+    assert reported == []  # every progress report went to the bar, not the default

@@ -35,6 +35,9 @@ class Codec:
     is_model: bool = False
     extras: Callable[[], dict] = dict  # figures of the last compress call (the estimate)
     child_peak_kb: int = 0  # peak RSS of helper processes in the last call (binaries)
+    # Called with the number of input bytes just finished, by codecs slow enough to report
+    # within one call (lmpress); the CLI points it at a progress bar.
+    progress: Callable[[int], None] = lambda n_bytes: None
 
 
 # The classical codecs by the name given to --codecs, in table order.
@@ -213,8 +216,9 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
         model_bytes = Path(spec).stat().st_size
     else:
         model_bytes = len(weights.to_bytes())
-    comp = Compressor(weights, backend=backend, fallback=fallback)
-    decomp = Decompressor(weights, backend=backend)
+    comp = Compressor(weights, backend=backend, fallback=fallback,
+                      progress=lambda n: codec.progress(n))
+    decomp = Decompressor(weights, backend=backend, progress=lambda n: codec.progress(n))
     label = _levels_label(levels)
     name = f"lmpress{' ' + label if label else ''} ({weights.name})"
     if not fallback:
@@ -226,8 +230,9 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
         return {"estimate_bits": s.estimate_bits, "lm_bytes_in": s.lm_bytes_in,
                 "lm_bytes_out": s.lm_bytes_out, "n_tokens": s.n_tokens}
 
-    return Codec(name, key, comp.compress, decomp.decompress,
-                 model_bytes=model_bytes, is_model=True, extras=extras)
+    codec = Codec(name, key, comp.compress, decomp.decompress,
+                  model_bytes=model_bytes, is_model=True, extras=extras)
+    return codec
 
 
 def _levels_label(levels: list[int]) -> str:

@@ -153,11 +153,20 @@ def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: b
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=Console(file=stderr), transient=True) as bar:
         task = bar.add_task("bench", total=total)
+        row_task = bar.add_task("", total=None, visible=False)
+
+        def on_start(codec: Codec, item) -> None:
+            # compress + decompress each report the input once: 2 × bytes in all
+            bar.reset(row_task, total=2 * len(item.data), visible=codec.is_model,
+                      description=f"  {codec.name}: {item.name}"[-60:])
+            codec.progress = lambda n: bar.advance(row_task, n)
+
         def on_row(row: Row, reused: bool) -> None:
             save(row, reused)
+            bar.update(row_task, visible=False)
             bar.update(task, advance=1, description=f"{row.codec}: {row.name}"[-60:])
 
-        return run_bench(inputs, codecs, done=done, on_row=on_row)
+        return run_bench(inputs, codecs, done=done, on_row=on_row, on_start=on_start)
 
 
 def _write_outputs(args, result: BenchResult, record: str | None) -> None:

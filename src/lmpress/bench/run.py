@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .codecs import Codec
-from .inputs import InputSet
+from .inputs import BenchInput, InputSet
 from .measure import Row, measure
 
 ALL = "(all)"  # the category of the overall totals
@@ -64,9 +64,11 @@ def machine_info() -> dict:
 
 
 def run_bench(inputs: InputSet, codecs: Iterable[Codec], *, done: Done | None = None,
-              on_row: Callable[[Row, bool], None] | None = None) -> BenchResult:
+              on_row: Callable[[Row, bool], None] | None = None,
+              on_start: Callable[[Codec, BenchInput], None] | None = None) -> BenchResult:
     """Measure every codec on every item. Rows found in `done` (same codec key and sha256)
-    are reused, not measured again; `on_row(row, reused)` is called after each row."""
+    are reused, not measured again; `on_start(codec, item)` is called before a row is
+    measured and `on_row(row, reused)` after each row."""
     done = done or {}
     rows: list[Row] = []
     for codec in codecs:
@@ -77,6 +79,8 @@ def run_bench(inputs: InputSet, codecs: Iterable[Codec], *, done: Done | None = 
                 row = Row.from_dict({**old.__dict__, "name": item.name,
                                      "category": item.category, "codec": codec.name})
             else:
+                if on_start is not None:
+                    on_start(codec, item)
                 row = measure(codec, item)
             rows.append(row)
             if on_row is not None:
