@@ -225,11 +225,13 @@ def test_bootstrap_is_seeded_and_brackets_the_total():
     assert bootstrap_interval(np.array([10.0]), np.array([5.0])) == (4.0, 4.0)
 
 
-def test_estimate_matches_archive_for_tiny_model(tmp_path, tiny_model_path):
+@pytest.mark.parametrize("adapt", [True, False])
+def test_estimate_matches_archive_for_tiny_model(tmp_path, tiny_model_path, adapt):
     (tmp_path / "a.txt").write_text(PROSE[:500])
     (tmp_path / "b.py").write_text(CODE[:400])
     (tmp_path / "c.bin").write_bytes(bytes(range(256)) * 2)
-    codecs, _ = lmpress_codecs(levels=[], models=[tiny_model_path], fallback=False)
+    codecs, _ = lmpress_codecs(levels=[], models=[tiny_model_path], fallback=False,
+                               adapt=adapt)
     result = run_bench(collect_inputs([str(tmp_path)]), codecs)
     assert len(result.rows) == 3
     for row in result.rows:

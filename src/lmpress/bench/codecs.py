@@ -180,7 +180,7 @@ def _pipe(codec: Codec, args: list[str], data: bytes, cwd: str | None = None) ->
 
 
 def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[object] = (),
-                   backend: str | None = None, fallback: bool = True
+                   backend: str | None = None, fallback: bool = True, adapt: bool = True
                    ) -> tuple[list[Codec], list[str]]:
     """One codec per distinct model behind `levels`, plus one per model in `models`
     (shipped names, .safetensors paths or loaded IntegerWeights)."""
@@ -195,7 +195,7 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
     notes: list[str] = []
     seen: set[str] = set()
     for spec, lv in specs:
-        codec = _lmpress_codec(spec, lv, backend, fallback)
+        codec = _lmpress_codec(spec, lv, backend, fallback, adapt)
         if codec.key in seen:
             notes.append(f"{codec.name}: same model as an earlier row; measured once")
             continue
@@ -205,7 +205,7 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
 
 
 def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
-                   fallback: bool) -> Codec:
+                   fallback: bool, adapt: bool) -> Codec:
     from ..codec import Compressor, Decompressor
     from ..model.registry import MODELS_DIR, SHIPPED, load_model
 
@@ -216,14 +216,14 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
         model_bytes = Path(spec).stat().st_size
     else:
         model_bytes = len(weights.to_bytes())
-    comp = Compressor(weights, backend=backend, fallback=fallback,
+    comp = Compressor(weights, backend=backend, fallback=fallback, adapt=adapt,
                       progress=lambda n: codec.progress(n))
     decomp = Decompressor(weights, backend=backend, progress=lambda n: codec.progress(n))
     label = _levels_label(levels)
     name = f"lmpress{' ' + label if label else ''} ({weights.name})"
-    if not fallback:
-        name += " no-fallback"
-    key = f"lmpress:{weights.name}:{weights.digest[:16]}:fallback={int(fallback)}"
+    name += " no-fallback" * (not fallback) + " no-adapt" * (not adapt)
+    key = (f"lmpress:{weights.name}:{weights.digest[:16]}:fallback={int(fallback)}"
+           f":adapt={int(adapt)}")
 
     def extras() -> dict:
         s = comp.stats

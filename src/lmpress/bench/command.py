@@ -49,6 +49,8 @@ def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
                    help="also measure this shipped model or .safetensors file (repeatable)")
     p.add_argument("--no-fallback", action="store_true",
                    help="code everything with the model (no raw/LZMA segments)")
+    p.add_argument("--no-adapt", action="store_true",
+                   help="the language model alone, without the online adaptive models")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="lmpress compute backend")
     p.add_argument("--json", metavar="PATH", help="write results as JSON (also the resume "
@@ -90,7 +92,7 @@ def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
         if args.quick and levels:
             levels = [min(levels)]
         models, more = lmpress_codecs(levels=levels, models=args.model, backend=args.backend,
-                                      fallback=not args.no_fallback)
+                                      fallback=not args.no_fallback, adapt=not args.no_adapt)
         codecs += models
         notes += more
     if not codecs:
