@@ -104,13 +104,14 @@ class Compressor:
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
         coded: dict[int, tuple[bytes, float] | None] = {}
         if self.adapt:
-            ae = AdaptiveEncoder(e, e.batch_size, self.progress)
+            ae = AdaptiveEncoder(e, e.batch_size, sum(len(pieces[i][1]) for i in lm_idx),
+                                 self.progress)
             for g in range(0, len(lm_idx), e.batch_size):
                 group = lm_idx[g:g + e.batch_size]
                 res = ae.encode_group([pieces[i][1] for i in group],
                                       [len(stored[i][1]) for i in group], self.fallback)
                 coded.update(zip(group, res))
-            self.stats.adapt_hits = tuple(ae.ad.hits)
+            self.stats.adapt_hits = tuple(int(h) for h in ae.ad.hits)
         else:
             coded = dict(zip(lm_idx, encode_plain(e, [pieces[i][1] for i in lm_idx],
                                                   self.progress)))
@@ -255,7 +256,7 @@ class Decompressor:
             yield from decode_plain(e, [(i, streams[i].n_tokens, bodies[i]) for i in coded],
                                     self.progress)
             return
-        ad = Adaptation(e.cfg.bos_id)
+        ad = Adaptation(e.cfg.bos_id, sum(streams[i].n_tokens for i in coded))
         for g in range(0, len(coded), header.group):
             group = coded[g:g + header.group]
             jobs = []

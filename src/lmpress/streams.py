@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .coding.adapt import PROB_BITS, Adaptation, Event
+from .coding.adapt import PROB_BITS, Adaptation
 from .coding.rangecoder import RangeDecoder, RangeEncoder
 from .errors import ChecksumError
 
@@ -93,28 +93,29 @@ def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress)
 # -- one token: binary events first, then the LM table without the candidates ----------
 
 
-def _encode_token(enc: RangeEncoder, events: list[Event], tok: int, start: int,
-                  freq: int, total: int, excluded: list[tuple[int, int]]) -> float:
-    """Code `tok`; returns its cost in bits (statistics only)."""
+def _encode_token(enc: RangeEncoder, events, tok: int, start: int, freq: int,
+                  total: int, excluded) -> float:
+    """Code `tok` after the binary events [(candidate, p), ...]; `excluded` are the
+    (start, freq) of candidates that missed. Returns the cost in bits (statistics)."""
     bits = 0.0
-    for e in events:
-        if e.cand == tok:  # a hit takes the top of the interval, so that long runs of
-            enc.encode(_P_TOTAL - e.p, e.p, _P_TOTAL)  # hits do not end in zero bytes
-            return bits + PROB_BITS - math.log2(e.p)
-        enc.encode(0, _P_TOTAL - e.p, _P_TOTAL)
-        bits += PROB_BITS - math.log2(_P_TOTAL - e.p)
+    for cand, p in events:
+        if cand == tok:  # a hit takes the top of the interval, so that long runs of
+            enc.encode(_P_TOTAL - p, p, _P_TOTAL)  # hits do not end in zero bytes
+            return bits + PROB_BITS - math.log2(p)
+        enc.encode(0, _P_TOTAL - p, _P_TOTAL)
+        bits += PROB_BITS - math.log2(_P_TOTAL - p)
     total -= sum(f for _, f in excluded)
     enc.encode(start - sum(f for s, f in excluded if s < start), freq, total)
     return bits + math.log2(total / freq)
 
 
 def _decode_token(dec: RangeDecoder, events, f: np.ndarray, cum: np.ndarray,
-                  excluded: tuple = ()) -> int:
-    for e in events:
-        if dec.target(_P_TOTAL) >= _P_TOTAL - e.p:
-            dec.advance(_P_TOTAL - e.p, e.p)
-            return e.cand
-        dec.advance(0, _P_TOTAL - e.p)
+                  excluded=()) -> int:
+    for cand, p in events:
+        if dec.target(_P_TOTAL) >= _P_TOTAL - p:
+            dec.advance(_P_TOTAL - p, p)
+            return cand
+        dec.advance(0, _P_TOTAL - p)
     v = dec.target(int(cum[-1]) - sum(fc for _, fc in excluded))
     for s, fc in sorted(excluded):
         if v >= s:
@@ -132,68 +133,70 @@ def _check_end(dec: RangeDecoder) -> None:
                             "damaged or was made by a different model")
 
 
+def _events(c1: int, p1: int, c2: int, p2: int) -> list[tuple[int, int]]:
+    return [(c, p) for c, p in ((c1, p1), (c2, p2)) if c >= 0]
+
+
 # -- adaptive groups ---------------------------------------------------------------------
 
 
 class AdaptiveEncoder:
-    """Encodes the LM-candidate streams of one member group by group (file order)."""
+    """Encodes the adaptive streams of one member, group by group, in file order."""
 
-    def __init__(self, engine, group: int, progress: Progress):
+    def __init__(self, engine, group: int, n_tokens: int, progress: Progress):
         self.engine, self.group, self.progress = engine, group, progress
-        self.ad = Adaptation(engine.cfg.bos_id)
+        self.ad = Adaptation(engine.cfg.bos_id, n_tokens)
 
     def encode_group(self, streams: list[np.ndarray], alternative: list[int],
                      fallback: bool) -> list[tuple[bytes, float] | None]:
         """Code one group; a stream whose payload would not beat `alternative` bytes
         (when `fallback`) gets None: it is stored another way but still feeds history."""
-        ad, B = self.ad, len(streams)
-        sids = [ad.add_stream() for _ in streams]
-        toks = [s.tolist() for s in streams]
-        cands = [[] for _ in streams]
-        for n in range(max(len(t) for t in toks)):  # pass 1: candidates, in lockstep
-            live = [b for b in range(B) if n < len(toks[b])]
-            for b in live:
-                cands[b].append(ad.candidates(sids[b]))
-            for b in live:
-                ad.push(sids[b], toks[b][n], cands[b][n][0])
-        extra = np.full((B, max(len(t) for t in toks), 2), -1, dtype=np.int64)
-        for b in range(B):
-            c = np.array(cands[b], dtype=np.int64).reshape(-1, 4)
-            extra[b, :len(c)] = c[:, [0, 2]]
+        B, L = len(streams), max(len(s) for s in streams)
+        grp = self.ad.group([len(s) for s in streams])
+        tok = np.zeros((B, L), dtype=np.int64)
+        for b, s in enumerate(streams):
+            tok[b, :len(s)] = s
+        steps = []  # pass 1: the candidates of every step, in lockstep
+        for n in range(L):
+            live = np.flatnonzero(grp.lengths > n)
+            cands = grp.candidates(n, live)
+            grp.push(n, live, tok[live, n], cands)
+            steps.append((live, cands))
+        extra = np.full((B, L, 2), -1, dtype=np.int64)
+        for n, (live, cands) in enumerate(steps):
+            extra[live, n, 0], extra[live, n, 1] = cands[0], cands[2]
         nums = lm_numbers(self.engine, streams, extra, self.progress)
-        snapshot = (copy.deepcopy(ad.match_mixer), copy.deepcopy(ad.ngram_mixer),
-                    list(ad.hits))
-        skip: set[int] = set()
+        snapshot = copy.deepcopy((self.ad.mixer, self.ad.hits))
+        skip = np.zeros(B, dtype=bool)
         while True:  # pass 2: mix and code; redo if a stream is better stored otherwise
-            out = self._code(toks, cands, nums, skip)
-            worse = {b for b in range(B) if b not in skip and fallback
-                     and len(out[b][0]) >= alternative[b]}
+            out = self._code(grp, tok, steps, nums, skip)
+            worse = [b for b in range(B) if not skip[b] and fallback
+                     and len(out[b][0]) >= alternative[b]]
             if not worse:
                 return out
-            skip |= worse
-            ad.match_mixer, ad.ngram_mixer = (copy.deepcopy(m) for m in snapshot[:2])
-            ad.hits = list(snapshot[2])
+            skip[worse] = True
+            self.ad.mixer, self.ad.hits = copy.deepcopy(snapshot)
 
-    def _code(self, toks, cands, nums, skip):
-        ad, (starts, freqs, totals) = self.ad, nums
-        B = len(toks)
-        starts, freqs, totals = starts.tolist(), freqs.tolist(), totals.tolist()
+    def _code(self, grp, tok, steps, nums, skip):
+        starts, freqs, totals = nums  # (B, L, 3), (B, L, 3), (B, L)
+        B = len(tok)
         encs = [RangeEncoder() for _ in range(B)]
         bits = [0.0] * B
-        for n in range(max(len(t) for t in toks)):
-            live = [b for b in range(B) if n < len(toks[b]) and b not in skip]
-            evs = []
-            for b in live:
-                c1, lb, c2, rb = cands[b][n]
-                s, f, total = starts[b][n], freqs[b][n], totals[b][n]
-                events = ad.events(c1, lb, c2, rb, f[1], f[2], total)
-                excl = [(s[1 + i], f[1 + i]) for i, c in enumerate((c1, c2)) if c >= 0]
-                bits[b] += _encode_token(encs[b], events, toks[b][n], s[0], f[0], total,
-                                         excl)
-                evs.append(events)
-            for b, events in zip(live, evs):
-                ad.learn(events, toks[b][n])
-        return [None if b in skip else (encs[b].finish(), bits[b]) for b in range(B)]
+        for n, (live, cands) in enumerate(steps):
+            f, s, t = freqs[live, n], starts[live, n], totals[live, n]
+            p1, p2, saved = grp.events(cands, f[:, 1], f[:, 2], t)
+            coded = ~skip[live]
+            rows = zip(live.tolist(), coded.tolist(), tok[live, n].tolist(),
+                       cands[0].tolist(), p1.tolist(), cands[2].tolist(), p2.tolist(),
+                       s.tolist(), f.tolist(), t.tolist())
+            for b, c, x, c1, q1, c2, q2, sb, fb, tb in rows:
+                if c:
+                    excl = [(sb[1], fb[1])] if c1 >= 0 else []
+                    excl += [(sb[2], fb[2])] if c2 >= 0 else []
+                    bits[b] += _encode_token(encs[b], _events(c1, q1, c2, q2), x, sb[0],
+                                             fb[0], tb, excl)
+            grp.learn(cands, saved, tok[live, n], coded)
+        return [None if skip[b] else (encs[b].finish(), bits[b]) for b in range(B)]
 
 
 def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | None,
@@ -201,41 +204,41 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
     """Decode one lockstep group of (n_tokens, known tokens or None, body); returns the
     token arrays. Streams with known tokens (stored raw/LZMA) only feed the history."""
     B = len(group)
-    n = [g[0] for g in group]
-    sids = [ad.add_stream() for _ in group]
+    grp = ad.group([g[0] for g in group])
     decs = [RangeDecoder(g[2]) if g[1] is None else None for g in group]
-    toks = np.zeros((B, max(n)), dtype=np.int64)
+    coded = np.array([d is not None for d in decs])
+    toks = np.zeros((B, int(grp.lengths.max())), dtype=np.int64)
     for b, g in enumerate(group):
         if g[1] is not None:
-            toks[b, :n[b]] = g[1]
+            toks[b, :g[0]] = g[1]
     cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
     st = engine.lm.new_state(B)
-    for t in range(max(n)):
+    for n in range(toks.shape[1]):
         f = engine.tables(st, cur)[:, 0]  # (B, V)
         cum = np.cumsum(f, -1)
-        live = [b for b in range(B) if t < n[b]]
-        cands = [ad.candidates(sids[b]) for b in live]
-        evs = []
-        for b, (c1, lb, c2, rb) in zip(live, cands):
-            if decs[b] is None:
-                evs.append(None)
-                continue
-            fb, cb = f[b], cum[b]
-            total = int(cb[-1])
-            f1 = int(fb[c1]) if c1 >= 0 else 0
-            f2 = int(fb[c2]) if c2 >= 0 else 0
-            events = ad.events(c1, lb, c2, rb, f1, f2, total)
-            excl = tuple((int(cb[c]) - int(fb[c]), int(fb[c])) for c in (c1, c2) if c >= 0)
-            toks[b, t] = _decode_token(decs[b], events, fb, cb, excl)
-            evs.append(events)
-        for b, (c1, *_), events in zip(live, cands, evs):
-            tok = int(toks[b, t])
-            ad.push(sids[b], tok, c1)
-            if events is not None:
-                ad.learn(events, tok)
-        cur[:, 0] = toks[:, t]
-        progress(int(engine.tok.n_bytes[toks[live, t]].sum()))
+        live = np.flatnonzero(grp.lengths > n)
+        cands = grp.candidates(n, live)
+        c1, c2 = cands[0], cands[2]
+        fl = f[live]
+        f1 = np.take_along_axis(fl, np.maximum(c1, 0)[:, None], 1)[:, 0]
+        f2 = np.take_along_axis(fl, np.maximum(c2, 0)[:, None], 1)[:, 0]
+        cl = cum[live]
+        s1 = np.take_along_axis(cl, np.maximum(c1, 0)[:, None], 1)[:, 0] - f1
+        s2 = np.take_along_axis(cl, np.maximum(c2, 0)[:, None], 1)[:, 0] - f2
+        p1, p2, saved = grp.events(cands, f1, f2, cl[:, -1])
+        rows = zip(live.tolist(), c1.tolist(), p1.tolist(), c2.tolist(), p2.tolist(),
+                   s1.tolist(), f1.tolist(), s2.tolist(), f2.tolist())
+        for b, a1, q1, a2, q2, t1, g1, t2, g2 in rows:
+            if decs[b] is not None:
+                excl = [(t1, g1)] if a1 >= 0 else []
+                excl += [(t2, g2)] if a2 >= 0 else []
+                toks[b, n] = _decode_token(decs[b], _events(a1, q1, a2, q2), f[b], cum[b],
+                                           excl)
+        grp.push(n, live, toks[live, n], cands)
+        grp.learn(cands, saved, toks[live, n], coded[live])
+        cur[:, 0] = toks[:, n]
+        progress(int(engine.tok.n_bytes[toks[live, n]].sum()))
     for dec in decs:
         if dec is not None:
             _check_end(dec)
-    return [toks[b, :n[b]] for b in range(B)]
+    return [toks[b, :g[0]] for b, g in enumerate(group)]
