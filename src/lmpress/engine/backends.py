@@ -34,6 +34,42 @@ class NumpyBackend:
         """Exact integer product of int64 `x` and a matrix from `matrix` (or float64)."""
         return np.matmul(x.astype(w.dtype), w).astype(np.int64)
 
+    def matmul_raw(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The exact product of `matmul`, left in `w`'s float dtype (integer-valued)."""
+        return np.matmul(x.astype(w.dtype), w)
+
+    def requant_f64(self, acc: np.ndarray, w_mult: np.ndarray, row_mult: np.ndarray,
+                    s1: int, s2: int) -> np.ndarray:
+        """`fixed.requant` carried in float64, for callers that proved every value below
+        2**52 (see `IntegerLM._fast_requant`): products of exact integers under 2**53 are
+        exact, scaling by 2**-s is exact, floor is exact, so the integers are identical to
+        the int64 path -- and float64 multiplies are several times faster than int64 ones
+        on CPUs without a vector int64 multiply."""
+        t = np.floor((acc * w_mult + float(1 << (s1 - 1))) * 2.0**-s1)
+        t *= np.minimum(np.maximum(row_mult, 0), 2**24).astype(np.float64)
+        if s2 > 0:
+            t += float(1 << (s2 - 1))
+            t *= 2.0**-s2
+            np.floor(t, out=t)
+        else:
+            t *= float(1 << -s2)
+        return t.astype(np.int64)
+
+    def div_floor(self, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        """num // den for integers with |num| < 2**51 and 0 < den < 2**51: float64 division
+        is correctly rounded, so floor(num/den) is off by at most one; one exact integer
+        check (q*den and num - q*den are exact below 2**53) corrects it. Any other input
+        takes int64 floor division; the answer is the same either way."""
+        if np.abs(num).max(initial=0) >= 2**51 or den.min(initial=1) <= 0 or \
+                den.max(initial=0) >= 2**51:
+            return num // den
+        a, b = num.astype(np.float64), den.astype(np.float64)
+        q = np.floor(a / b)
+        r = a - q * b
+        q -= r < 0
+        q += r >= b
+        return q.astype(np.int64)
+
     def amax(self, x: np.ndarray, axis: int) -> np.ndarray:
         return x.max(axis=axis, keepdims=True)
 
@@ -100,6 +136,9 @@ class TorchBackend:
 
     def matmul(self, x, w):
         return self.torch.matmul(x.to(w.dtype), w).to(self.torch.int64)
+
+    def div_floor(self, num, den):
+        return num // den
 
     def amax(self, x, axis: int):
         return x.amax(dim=axis, keepdim=True)

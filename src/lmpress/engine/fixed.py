@@ -93,12 +93,11 @@ def lookup(xp, table, idx):
 
 def softmax_weights(xp, scores, valid, score_frac: int, exp_table, fp: FixedPoint):
     """Unnormalised integer softmax weights exp(score - max) along the last axis, 0 where
-    `valid` is false. `scores` are at frac `score_frac`, in nats."""
-    very_low = -(2**62)
-    s = xp.where(valid, scores, very_low)
+    `valid` is false (None: all valid). `scores` are at frac `score_frac`, in nats."""
+    s = scores if valid is None else xp.where(valid, scores, -(2**62))
     top = xp.amax(s, -1)
-    diff = rshift(xp, top - s, score_frac - fp.exp_step_bits)
-    return xp.where(valid, lookup(xp, exp_table, diff), 0)
+    e = lookup(xp, exp_table, rshift(xp, top - s, score_frac - fp.exp_step_bits))
+    return e if valid is None else xp.where(valid, e, 0)
 
 
 def freq_table(xp, logits, exp_table, fp: FixedPoint):
@@ -109,5 +108,7 @@ def freq_table(xp, logits, exp_table, fp: FixedPoint):
     """
     top = xp.amax(logits, -1)
     e = lookup(xp, exp_table, rshift(xp, top - logits, fp.logit_frac - fp.exp_step_bits))
-    total = xp.sum(e, -1)
-    return 1 + (e * (1 << fp.freq_bits)) // total
+    total = xp.sum(e, -1)  # <= V * 2**exp_frac
+    # e * 2**freq_bits + total < 2**(exp_frac + freq_bits + 1) <= 2**45: the float64
+    # division of numpy's div_floor is exact after its correction (proof there).
+    return 1 + xp.div_floor(e << fp.freq_bits, total)

@@ -35,6 +35,11 @@ class StreamState:
     slot_pos: Any  # (W,) int64 position held by each ring slot, -1 = empty
 
 
+def _swap(x):
+    """The last two axes swapped (a view), for numpy arrays and torch tensors."""
+    return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)
+
+
 class IntegerLM:
     def __init__(self, weights: IntegerWeights, backend: str | None = None):
         self.w = weights
@@ -44,13 +49,14 @@ class IntegerLM:
         t = weights.tensors
         C, Hd = self.cfg.n_embd, self.cfg.n_hidden
 
-        def lin(name: str, k: int):
-            return (xp.matrix(np.ascontiguousarray(t[name + ".q"].T), k * ACT_MAX**2),
-                    xp.asint(t[name + ".m"]))
+        def lin(name: str, k: int, q_name: str | None = None):
+            q, m = t[q_name or name + ".q"], np.asarray(t[name + ".m"], dtype=np.int64)
+            return (xp.matrix(np.ascontiguousarray(q.T), k * ACT_MAX**2), xp.asint(m),
+                    self._f64_mult(m, k))
 
         self.wte_q = xp.asint(t["wte.q"])
         self.wte_m = xp.asint(t["wte.m"])
-        self.head = (xp.matrix(np.ascontiguousarray(t["wte.q"].T), C * ACT_MAX**2), self.wte_m)
+        self.head = lin("wte", C)
         self.layers = []
         for i in range(self.cfg.n_layer):
             p = f"layers.{i}."
@@ -66,6 +72,20 @@ class IntegerLM:
         self.rope_cos = xp.asint(t["tables.rope_cos"])
         self.rope_sin = xp.asint(t["tables.rope_sin"])
 
+    def _f64_mult(self, w_mult: np.ndarray, k: int):
+        """float64 weight multipliers when `requant` may run in float64 for a product over
+        k int8 x int8 terms, else None. Proof: |acc| <= k*127**2 =: A; the first product
+        |acc * w_mult| <= A*max(w_mult) < 2**52 is exact; after the shift by s1 = w_frac - 8,
+        |t| <= A*max(w_mult)/2**s1 + 1, under the int64 path's clip of 2**38 (so that clip
+        never acts), and |t * row_mult| <= (A*max(w_mult)/2**s1 + 1) * 2**24 < 2**52."""
+        if not hasattr(self.xp, "requant_f64") or w_mult.size == 0:
+            return None
+        bound = k * ACT_MAX**2 * int(np.abs(w_mult).max())
+        t_max = bound // 2 ** (self.fp.w_frac - 8) + 1
+        if bound >= 2**52 or t_max >= 2**38 or t_max * 2**24 >= 2**52:
+            return None
+        return w_mult.astype(np.float64)
+
     # -- state ---------------------------------------------------------------------------
     def new_state(self, batch: int) -> StreamState:
         c, xp = self.cfg, self.xp
@@ -75,7 +95,12 @@ class IntegerLM:
 
     # -- blocks --------------------------------------------------------------------------
     def _linear(self, xq, row_m, lin, out_frac: int):
-        return requant(self.xp, self.xp.matmul(xq, lin[0]), lin[1], row_m, out_frac, self.fp)
+        w, w_mult, w_mult_f64 = lin
+        if w_mult_f64 is not None:  # exact: see _f64_mult
+            fp = self.fp
+            return self.xp.requant_f64(self.xp.matmul_raw(xq, w), w_mult_f64, row_m,
+                                       fp.w_frac - 8, fp.row_frac + 8 - out_frac)
+        return requant(self.xp, self.xp.matmul(xq, w), w_mult, row_m, out_frac, self.fp)
 
     def _rotate(self, x, pos):
         """x (B, H, L, hs) at qk_frac rotated by the integer tables at positions pos (L,)."""
@@ -92,7 +117,24 @@ class IntegerLM:
             if isinstance(x, np.ndarray) else \
             x.reshape(B, L, self.cfg.n_head, self.cfg.head_size).permute(0, 2, 1, 3)
 
-    def _attention(self, layer: dict, i: int, h, st: StreamState, pos):
+    def _masks(self, st: StreamState, pos):
+        """Which keys each query may see, shared by all layers: (L, W) over the ring (None
+        when all are visible) and (L, L) causal within a chunk (None for one step)."""
+        W = self.cfg.window
+        if pos.shape[0] == 1:
+            kpos = st.slot_pos.clone() if hasattr(st.slot_pos, "clone") else st.slot_pos.copy()
+            kpos[pos % W] = pos
+            chunk_ok = None
+        else:
+            kpos = st.slot_pos
+            chunk_ok = pos[None, :] <= pos[:, None]  # L <= W: causal is the whole rule
+        dist = pos[:, None] - kpos[None, :]  # (L, W)
+        ring_ok = (dist >= 0) & (dist < W) & (kpos[None, :] >= 0)
+        if chunk_ok is None and bool(ring_ok.all()):
+            ring_ok = None
+        return ring_ok, chunk_ok
+
+    def _attention(self, layer: dict, i: int, h, st: StreamState, pos, masks):
         xp, fp, W = self.xp, self.fp, self.cfg.window
         xq, row_m = rms_norm_quant(xp, h, layer["norm_attn"], fp)
         q = self._rotate(self._heads(self._linear(xq, row_m, layer["wq"], fp.qk_frac)), pos)
@@ -100,25 +142,26 @@ class IntegerLM:
         v = self._heads(self._linear(xq, row_m, layer["wv"], fp.v_frac))
         q, k, v = (xp.f64(xp.clip(a, -QK_CLIP, QK_CLIP)) for a in (q, k, v))
         slots = pos % W
-        if pos.shape[0] == 1:  # one step: write the ring, then attend over it
+        ring_ok, chunk_ok = masks
+        if chunk_ok is None:  # one step: write the ring, then attend over it
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
-            keys, vals, kpos = st.keys[i], st.values[i], st.slot_pos.clone() \
-                if hasattr(st.slot_pos, "clone") else st.slot_pos.copy()
-            kpos[slots] = pos
-        else:  # a chunk of L <= W positions: the ring before it, then the chunk itself
-            keys = xp.cat([st.keys[i], k], 2)
-            vals = xp.cat([st.values[i], v], 2)
-            kpos = xp.cat([st.slot_pos, pos], 0)
+            scores = xp.matmul_f64(q, _swap(st.keys[i]))  # (B, H, 1, W)
+            e = softmax_weights(xp, scores, ring_ok, 2 * fp.qk_frac, self.exp_table, fp)
+            num = xp.matmul_f64(xp.f64(e), st.values[i])  # (B, H, 1, hs)
+        else:  # a chunk of L <= W positions: the ring before it, then the chunk itself.
+            # Scores and weighted sums are taken against the two parts separately (no
+            # copy of the ring); integer sums do not depend on grouping.
+            scores = xp.cat([xp.matmul_f64(q, _swap(st.keys[i])),
+                             xp.matmul_f64(q, _swap(k))], -1)  # (B, H, L, W + L)
+            e = softmax_weights(xp, scores, xp.cat([ring_ok, chunk_ok], 1), 2 * fp.qk_frac,
+                                self.exp_table, fp)
+            ef = xp.f64(e)
+            num = xp.matmul_f64(ef[..., :W], st.values[i]) + xp.matmul_f64(ef[..., W:], v)
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
-        dist = pos[:, None] - kpos[None, :]  # (L, K)
-        valid = (dist >= 0) & (dist < W) & (kpos[None, :] >= 0)
-        scores = xp.matmul_f64(q, keys.swapaxes(-1, -2) if isinstance(keys, np.ndarray)
-                               else keys.transpose(-1, -2))  # (B, H, L, K)
-        e = softmax_weights(xp, scores, valid, 2 * fp.qk_frac, self.exp_table, fp)
-        num = xp.matmul_f64(xp.f64(e), vals)  # (B, H, L, hs)
-        out = (2 * num + xp.sum(e, -1)) // (2 * xp.sum(e, -1))
+        e_sum = xp.sum(e, -1)
+        out = xp.div_floor(2 * num + e_sum, 2 * e_sum)  # num / e_sum rounded half up
         B, L = h.shape[0], h.shape[1]
         out = (out.transpose(0, 2, 1, 3) if isinstance(out, np.ndarray)
                else out.permute(0, 2, 1, 3)).reshape(B, L, self.cfg.n_embd)
@@ -148,8 +191,9 @@ class IntegerLM:
         pos = xp.arange(L) + st.pos
         h = rshift(xp, self.wte_q[tokens] * self.wte_m[tokens][..., None],
                    fp.w_frac - fp.res_frac)  # (B, L, C) at res_frac
+        masks = self._masks(st, pos)
         for i, layer in enumerate(self.layers):
-            h = h + self._attention(layer, i, h, st, pos)
+            h = h + self._attention(layer, i, h, st, pos, masks)
             h = h + self._mlp(layer, h)
         st.slot_pos[pos % self.cfg.window] = pos
         st.pos += L
