@@ -80,18 +80,11 @@ def test_thread_count_does_not_matter(tiny_model_path):
 
 
 def test_float64_kernels_equal_int64_arithmetic():
-    """The numpy backend's float64 shortcuts give the int64 path's integers exactly."""
+    """The numpy backend's float64 requant gives the int64 path's integers exactly."""
     from lmpress.engine.backends import NumpyBackend
     from lmpress.engine.fixed import FixedPoint, requant
 
     xp, fp, rng = NumpyBackend(), FixedPoint(), np.random.default_rng(1)
-    num = np.concatenate([rng.integers(-2**50, 2**50, 5000), rng.integers(-99, 99, 5000),
-                          [0, 2**50 - 1, -2**50]])
-    den = np.concatenate([rng.integers(1, 2**50, 5000), rng.integers(1, 7, 5000), [1, 3, 2**50]])
-    k = np.arange(1, 2**20, 977)  # exact multiples: q*den lands on num
-    for a, b in ((num, den), (k * 12345, np.full_like(k, 12345)), (num, den[::-1].copy())):
-        assert np.array_equal(xp.div_floor(a, b), a // b)
-    assert np.array_equal(xp.div_floor(np.array([2**62]), np.array([3])), [2**62 // 3])
     K = 512
     acc = rng.integers(-K * 127**2, K * 127**2, (64, 48))
     acc[0, :2] = (K * 127**2, -K * 127**2)

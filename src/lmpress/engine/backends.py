@@ -55,21 +55,6 @@ class NumpyBackend:
             t *= float(1 << -s2)
         return t.astype(np.int64)
 
-    def div_floor(self, num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        """num // den for integers with |num| < 2**51 and 0 < den < 2**51: float64 division
-        is correctly rounded, so floor(num/den) is off by at most one; one exact integer
-        check (q*den and num - q*den are exact below 2**53) corrects it. Any other input
-        takes int64 floor division; the answer is the same either way."""
-        if np.abs(num).max(initial=0) >= 2**51 or den.min(initial=1) <= 0 or \
-                den.max(initial=0) >= 2**51:
-            return num // den
-        a, b = num.astype(np.float64), den.astype(np.float64)
-        q = np.floor(a / b)
-        r = a - q * b
-        q -= r < 0
-        q += r >= b
-        return q.astype(np.int64)
-
     def amax(self, x: np.ndarray, axis: int) -> np.ndarray:
         return x.max(axis=axis, keepdims=True)
 
@@ -136,9 +121,6 @@ class TorchBackend:
 
     def matmul(self, x, w):
         return self.torch.matmul(x.to(w.dtype), w).to(self.torch.int64)
-
-    def div_floor(self, num, den):
-        return num // den
 
     def amax(self, x, axis: int):
         return x.amax(dim=axis, keepdim=True)

@@ -161,7 +161,7 @@ class IntegerLM:
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
         e_sum = xp.sum(e, -1)
-        out = xp.div_floor(2 * num + e_sum, 2 * e_sum)  # num / e_sum rounded half up
+        out = (2 * num + e_sum) // (2 * e_sum)  # num / e_sum rounded half up
         B, L = h.shape[0], h.shape[1]
         out = (out.transpose(0, 2, 1, 3) if isinstance(out, np.ndarray)
                else out.permute(0, 2, 1, 3)).reshape(B, L, self.cfg.n_embd)
