@@ -7,6 +7,14 @@ register(ShippedModel(
     name="lmpress-small-v1",
     file="lmpress-small-v1.safetensors",
     sha256="28560469fdbe4313c54f4f4ba15c031910cd937e9da5837bb477e1ba1c6ad83e",
-    levels=(1, 2, 3, 4, 5, 6, 7, 8, 9),  # the only model so far: every level uses it
+    levels=(4, 5, 6, 7, 8, 9),  # the default; 7-9 until a larger model ships
     summary="d=192, 5 layers, 4096-token BPE; Debian docs + Python stdlib; int8",
+))
+
+register(ShippedModel(
+    name="lmpress-fast-v1",
+    file="lmpress-fast-v1.safetensors",
+    sha256="553625eaebe6df02de9e73d05ab48597126d84527e2ae720c71b11eb21698ac7",
+    levels=(1, 2, 3),
+    summary="d=128, 2 layers, window 128, small-v1's tokenizer; same corpus; int8",
 ))

@@ -58,7 +58,7 @@ def quantization_report(model: LlamaLM, weights: IntegerWeights, data: bytes,
                         segment_bytes: int = 16384) -> dict:
     tok = ByteTokenizer(weights.tokenizer_json)
     fbits = float_bits(model, tok, data, segment_bytes)
-    comp = Compressor(weights, segment_bytes=segment_bytes, fallback=False)
+    comp = Compressor(weights, segment_bytes=segment_bytes, fallback=False, adapt=False)
     archive = comp.compress(data)
     n = len(data)
     return {"n_bytes": n, "float_bpb": fbits / n,

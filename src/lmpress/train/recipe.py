@@ -27,6 +27,19 @@ RECIPES = {
         "exclude": ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
                     "manpages-fr", "manpages-es", "manpages-it"),
     },
+    "fast-v1": {
+        # the fast level: two narrow layers and a short window, so that a decoding step
+        # costs little more than the frequency table; shares small-v1's tokenizer, so the
+        # two models can score each other's text (lmpress rank)
+        "model": ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128,
+                             n_hidden=384, window=128, max_positions=4096),
+        "train": TrainConfig(batch_size=16, lr=3e-3, warmup_steps=100, max_steps=1400),
+        "tokenizer_from": "lmpress-small-v1",
+        "tokenizer_mb": 1.5,
+        "max_mb_per_source": 6.0,
+        "exclude": ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
+                    "manpages-fr", "manpages-es", "manpages-it"),
+    },
 }
 
 
@@ -59,6 +72,11 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
         from .corpus import main as corpus_main
 
         corpus_main(["build", "--out", str(args.corpus)], echo)
+    if "tokenizer_from" in r and not (run_dir / "tokenizer.json").exists():
+        from ..model.registry import load_model
+
+        tokenizer_json = load_model(r["tokenizer_from"]).tokenizer_json
+        (run_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
     if not (run_dir / "tokens.npy").exists():
         prepare(args.corpus, run_dir, r["model"].vocab_size, r["tokenizer_mb"],
                 r["max_mb_per_source"], r["exclude"], log)
@@ -71,6 +89,7 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
         from .trainer import load_trained
 
         name = f"lmpress-{args.recipe}"
+        args.export.mkdir(parents=True, exist_ok=True)
         out = args.export / f"{name}.safetensors"
         model = load_trained(run_dir)
         tokenizer_json = (run_dir / "tokenizer.json").read_text(encoding="utf-8")
