@@ -45,7 +45,7 @@ def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
         cum = np.cumsum(f, -1)
         starts.append(np.take_along_axis(cum, w, -1) - fr)
         freqs.append(fr)
-        totals.append(cum[..., -1])
+        totals.append(cum[..., -1].copy())  # a view would keep all of cum alive
         progress(int(engine.tok.n_bytes[tgt[:, c:c + chunk]].sum()))
     return tuple(np.concatenate(a, 1) for a in (starts, freqs, totals))
 
