@@ -1,11 +1,13 @@
 """Every shipped level on the held-out validation set, beside xz -9e and zpaq -m5.
 
     python benchmarks/levels_validation.py [--corpus data/corpus] [--levels 1,6] [--json F]
+        [--no-adapt]
 
 Compresses each file of data/corpus/valid/<genre>/ (sources never used in training; see
-docs/TRAINING.md) with each level, with online adaptation, and records archive bytes and
-compress speed; xz -9e by Python's lzma module, zpaq -m5 by the zpaq binary when present.
-Prints a Markdown table per file and the totals with the ratios the issue asks about.
+docs/TRAINING.md) with each level (with online adaptation unless --no-adapt), and
+records archive bytes and compress speed; xz -9e by Python's lzma module, zpaq -m5 by
+the zpaq binary when present. Prints a Markdown table per file and the totals with the
+ratios the issue asks about.
 Decoding is not timed here (see `lmpress bench`); the test suite checks round trips.
 """
 
@@ -40,11 +42,12 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     p.add_argument("--levels", default="1,6")
     p.add_argument("--json", type=Path)
+    p.add_argument("--no-adapt", action="store_true", help="language model alone")
     args = p.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     files = sorted((args.corpus / "valid").glob("*/*.txt"))
     rows = []
-    comps = {lv: Compressor(level=lv) for lv in levels}
+    comps = {lv: Compressor(level=lv, adapt=not args.no_adapt) for lv in levels}
     for path in files:
         data = path.read_bytes()
         row = {"genre": path.parent.name, "file": path.name, "bytes": len(data),
