@@ -17,6 +17,7 @@ from .codecs import (
     lmpress_codecs,
     parse_codec_names,
 )
+from .estimate import CONTEXT_KINDS, ContextRule
 from .inputs import BenchError, InputOptions, collect_inputs, parse_category
 from .measure import Row
 from .run import BenchResult, run_bench
@@ -46,7 +47,17 @@ def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
                    help="levels to measure, e.g. 1,6,9 (default: the distinct models behind "
                         "1..9, or none when -m is given)")
     p.add_argument("-m", "--model", action="append", default=[], metavar="NAME_OR_PATH",
-                   help="also measure this shipped model or .safetensors file (repeatable)")
+                   help="also measure this shipped model or .safetensors file (repeatable); "
+                        "with --estimate also hf:DIR (transformers) or gguf:FILE")
+    p.add_argument("--estimate", action="store_true",
+                   help="also score every model without coding: bits/byte, byte and word "
+                        "perplexity as lm-evaluation-harness computes them")
+    p.add_argument("--context", choices=CONTEXT_KINDS, default="disjoint",
+                   help="--estimate context rule (default: disjoint windows)")
+    p.add_argument("--window", type=int, metavar="N",
+                   help="--estimate: tokens one pass reads (default: the model's maximum)")
+    p.add_argument("--stride", type=int, metavar="N",
+                   help="--context sliding: tokens scored per window (default: window/2)")
     p.add_argument("--no-fallback", action="store_true",
                    help="code everything with the model (no raw/LZMA segments)")
     p.add_argument("--no-adapt", action="store_true",
@@ -81,7 +92,33 @@ def _levels(text: str | None, models: list[str]) -> list[int]:
     return levels
 
 
+def make_scorers(args: argparse.Namespace) -> list:
+    """--estimate: a scorer per -m model and per built-in model behind the levels."""
+    from ..model.registry import model_for_level
+    from .scorers import is_float_model, load_scorer
+
+    if not args.estimate:
+        float_models = [m for m in args.model if is_float_model(m)]
+        if float_models:
+            raise BenchError(f"{float_models[0]} has no coder; measure it with --estimate")
+        return []
+    specs = list(args.model)
+    if "lmpress" in parse_codec_names(args.codecs):
+        levels = _levels(args.lmpress_levels, args.model)
+        levels = [min(levels)] if args.quick and levels else levels
+        specs = list(dict.fromkeys(model_for_level(n) for n in levels)) + specs
+    scorers, keys = [], set()
+    for spec in specs:
+        scorer = load_scorer(spec, args.backend)
+        if scorer.key not in keys:
+            keys.add(scorer.key)
+            scorers.append(scorer)
+    return scorers
+
+
 def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
+    from .scorers import is_float_model
+
     names = parse_codec_names(args.codecs)
     classical, notes = classical_codecs([n for n in names if n in CLASSICAL])
     if args.quick:
@@ -91,11 +128,12 @@ def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
         levels = _levels(args.lmpress_levels, args.model)
         if args.quick and levels:
             levels = [min(levels)]
-        models, more = lmpress_codecs(levels=levels, models=args.model, backend=args.backend,
+        coded = [m for m in args.model if not is_float_model(m)]
+        models, more = lmpress_codecs(levels=levels, models=coded, backend=args.backend,
                                       fallback=not args.no_fallback, adapt=not args.no_adapt)
         codecs += models
         notes += more
-    if not codecs:
+    if not codecs and not args.estimate:
         raise BenchError("no codec to run: none of --codecs is installed here")
     return codecs, notes
 
@@ -113,7 +151,11 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
     options = InputOptions(tuple(args.include), tuple(args.exclude), args.jsonl_field,
                            tuple(parse_category(c) for c in args.category),
                            args.quick_kb * 1000 if args.quick else None)
+    rule = ContextRule(args.context, args.window, args.stride)
     inputs = collect_inputs(args.paths, options, read_stdin=stdin.read)
+    scorers = make_scorers(args)  # loads hf/gguf models: fail before measuring
+    for scorer in scorers:
+        rule.describe(scorer.max_len)  # a --window the model cannot read fails here
     codecs, notes = make_codecs(args)
     inputs.notes[:0] = notes
     record = args.resume or args.json
@@ -127,9 +169,14 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
             print(f"{prog}: note: {line}", file=stderr)
         raise BenchError("nothing to measure: no readable, non-empty input")
     result = _run_with_progress(inputs, codecs, done, record, stderr, not args.quiet)
+    if scorers:
+        from .estimate_run import run_estimates
+
+        result.estimates = run_estimates(inputs, scorers, rule)
     _write_outputs(args, result, record)
     _show(result, stdout, stderr, prog)
-    return EXIT_ERROR if any(r.status != "ok" for r in result.rows) else EXIT_OK
+    failed = [r for r in result.estimates.rows if r.status != "ok"] if scorers else []
+    return EXIT_ERROR if failed or any(r.status != "ok" for r in result.rows) else EXIT_OK
 
 
 def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: bool
@@ -189,16 +236,24 @@ def _write_outputs(args, result: BenchResult, record: str | None) -> None:
 def _show(result: BenchResult, stdout: TextIO, stderr: TextIO, prog: str) -> None:
     from rich.console import Console
 
-    from .report import rich_table
+    from .report import rich_estimate_table, rich_table
 
     width = None if stdout.isatty() else 200
-    Console(file=stdout, width=width).print(rich_table(result))
+    console = Console(file=stdout, width=width)
+    if result.rows:
+        console.print(rich_table(result))
+    if result.estimates is not None:
+        console.print(rich_estimate_table(result))
+        for e in result.estimates.rows:
+            if e.status != "ok":
+                print(f"{prog}: estimate of {e.model} on {e.name}: {e.error}", file=stderr)
     for r in result.rows:
         if r.status != "ok":
             print(f"{prog}: {r.codec} on {r.name}: {r.error}", file=stderr)
     m = result.machine
+    names = {r.name for r in result.rows + (result.estimates.rows if result.estimates else [])}
     print(f"{prog}: measured on {m['processor']}, {m['cpu_count']} CPUs; "
-          f"{len({r.name for r in result.rows})} item(s), {result.n_empty} empty, "
+          f"{len(names)} item(s), {result.n_empty} empty, "
           f"{result.n_skipped} skipped", file=stderr)
     for line in result.notes:
         print(f"{prog}: note: {line}", file=stderr)

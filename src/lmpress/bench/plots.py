@@ -1,10 +1,13 @@
-"""Figures (matplotlib, PNG and SVG): bits per byte per category and compressor, and the
-Pareto front of bits per byte against compress and decompress speed."""
+"""Figures (matplotlib, PNG and SVG): bits per byte per category and compressor, the
+Pareto front of bits per byte against compress and decompress speed, and (with
+--estimate) the loss by position in the context window."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import numpy as np
 
 from .inputs import BenchError
 from .run import ALL, BenchResult, Total
@@ -23,12 +26,16 @@ def _pyplot():
 
 
 def write_plots(directory: str | os.PathLike, result: BenchResult) -> list[Path]:
-    """Write bpb_by_category.{png,svg} and pareto.{png,svg}; returns the paths."""
+    """Write bpb_by_category.{png,svg}, pareto.{png,svg} and, when estimates exist,
+    loss_by_position.{png,svg}; returns the paths."""
     plt = _pyplot()
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    for stem, draw in (("bpb_by_category", _bars), ("pareto", _pareto)):
+    figures = [("bpb_by_category", _bars), ("pareto", _pareto)] if result.rows else []
+    if result.estimates is not None and any(sum(p.count) for p in result.estimates.positions):
+        figures.append(("loss_by_position", _positions))
+    for stem, draw in figures:
         fig = draw(plt, result)
         for ext in ("png", "svg"):
             path = out / f"{stem}.{ext}"
@@ -102,4 +109,26 @@ def _pareto(plt, result: BenchResult):
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("bits per byte (lower is better)")
     fig.suptitle("Compression against speed (stars: lmpress models)")
+    return fig
+
+
+def _positions(plt, result: BenchResult, n_bins: int = 64):
+    """Mean bits per token against the token's position in the window the model read,
+    positions grouped into at most `n_bins` equal bins."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in result.estimates.positions:
+        bits, count = np.array(p.bits_sum), np.array(p.count)
+        if not count.sum():
+            continue
+        edges = np.unique(np.linspace(0, len(count), n_bins + 1).astype(int))
+        b_sum, c_sum = np.add.reduceat(bits, edges[:-1]), np.add.reduceat(count, edges[:-1])
+        keep = c_sum > 0
+        centres = (edges[:-1] + edges[1:] - 1) / 2
+        ax.plot(centres[keep], b_sum[keep] / c_sum[keep], marker=".",
+                label=f"{p.model} ({p.context})")
+    ax.set_xlabel("position in the window the model read (0: predicted from its first token)")
+    ax.set_ylabel("mean bits per token")
+    ax.set_title("Loss by position in the context")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
     return fig

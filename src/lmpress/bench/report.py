@@ -50,6 +50,13 @@ def to_json(result: BenchResult | None, rows: list[Row] | None = None) -> str:
         doc["totals"] = [{k: _clean(v) for k, v in asdict(t).items()} for t in result.totals]
         doc.update(notes=result.notes, machine=result.machine, n_empty=result.n_empty,
                    n_skipped=result.n_skipped)
+        if result.estimates is not None:
+            est = result.estimates
+            doc["estimates"] = [{k: _clean(v) for k, v in r.to_dict().items()}
+                                for r in est.rows]
+            doc["estimate_totals"] = [{k: _clean(v) for k, v in asdict(t).items()}
+                                      for t in est.totals]
+            doc["loss_by_position"] = [asdict(p) for p in est.positions]
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -82,7 +89,8 @@ CSV_COLUMNS = ("kind", "codec", "category", "name", "n_files", "n_bytes_in", "n_
                "decompress_kb_s", "peak_mem_bytes", "estimate_bits_per_byte",
                "lm_bits_per_byte", "adjusted_bits_per_byte", "delta_vs_best_classical",
                "estimate_bits", "lm_bytes_in", "lm_bytes_out", "model_bytes", "sha256",
-               "status", "error")
+               "status", "error", "context", "n_tokens", "n_words", "nll",
+               "byte_perplexity", "word_perplexity")
 
 
 def write_csv(path: str | os.PathLike, result: BenchResult) -> None:
@@ -96,6 +104,13 @@ def write_csv(path: str | os.PathLike, result: BenchResult) -> None:
         w.writerow({"kind": "file", "n_files": 1, **r.to_dict()})
     for t in result.totals:
         w.writerow({"kind": "total", "name": "", **asdict(t)})
+    if result.estimates is not None:  # models scored without coding: no archive columns
+        for r in result.estimates.rows:
+            w.writerow({"kind": "estimate", "codec": r.model, "n_files": 1,
+                        "n_bytes_in": r.n_bytes, **r.to_dict()})
+        for t in result.estimates.totals:
+            w.writerow({"kind": "estimate_total", "codec": t.model, "name": "",
+                        "n_bytes_in": t.n_bytes, **asdict(t)})
     _atomic_write(path, buf.getvalue())
 
 
@@ -136,12 +151,47 @@ def to_markdown(result: BenchResult) -> str:
     lines += ["", f"bits/B = 8 × archive bytes (headers included) / original bytes; totals "
               f"are Σ bits / Σ bytes. Machine: {m.get('processor', '?')}, "
               f"{m.get('cpu_count', '?')} CPUs, {m.get('platform', '?')}."]
+    if result.estimates is not None and result.estimates.totals:
+        lines += ["", "Models measured without coding (the estimate: Σ −log2 p / bytes, "
+                  "no archive; formulas as lm-evaluation-harness):", "",
+                  "| " + " | ".join(ESTIMATE_HEADER) + " |",
+                  "|---|---|---|" + "---:|" * (len(ESTIMATE_HEADER) - 3)]
+        for t in result.estimates.totals:
+            cells = [c.replace("|", "\\|") for c in estimate_cells(t)]
+            if t.category == ALL:
+                cells[1] = "**all**"
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
 
 
 def write_markdown(path: str | os.PathLike, result: BenchResult) -> None:
     _atomic_write(path, to_markdown(result))
+
+
+ESTIMATE_HEADER = ("model", "category", "context", "files", "bytes", "tokens",
+                   "bits/B", "byte ppl", "word ppl")
+
+
+def estimate_cells(t) -> list[str]:
+    return [t.model, t.category, t.context,
+            str(t.n_files) + (f" ({t.n_errors} failed)" * bool(t.n_errors)),
+            str(t.n_bytes), str(t.n_tokens), _f(t.bits_per_byte), _f(t.byte_perplexity),
+            _f(t.word_perplexity, 2)]
+
+
+def rich_estimate_table(result: BenchResult):
+    """A rich Table of the estimate totals (models measured without coding)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="models measured without coding (estimate, lower is better)")
+    for i, h in enumerate(ESTIMATE_HEADER):
+        table.add_column(h, justify="left" if i < 3 else "right", no_wrap=i == 0)
+    for t in result.estimates.totals if result.estimates else []:
+        table.add_row(*map(escape, estimate_cells(t)),
+                      style="bold" if t.category == ALL else None)
+    return table
 
 
 def rich_table(result: BenchResult):

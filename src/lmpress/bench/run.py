@@ -10,12 +10,16 @@ import os
 import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .codecs import Codec
 from .inputs import BenchInput, InputSet
 from .measure import Row, measure
+
+if TYPE_CHECKING:
+    from .estimate_run import EstimateResult
 
 ALL = "(all)"  # the category of the overall totals
 N_BOOTSTRAP = 1000
@@ -54,6 +58,7 @@ class BenchResult:
     machine: dict = field(default_factory=dict)
     n_empty: int = 0
     n_skipped: int = 0
+    estimates: EstimateResult | None = None  # --estimate: models scored without coding
 
 
 def machine_info() -> dict:

@@ -1,0 +1,197 @@
+"""bench estimate: models measured without coding (bench/estimate.py, scorers.py)."""
+
+import io
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+from conftest import CODE, PROSE, TEXT
+
+from lmpress.bench.command import main as bench_main
+from lmpress.bench.estimate import (
+    ContextRule,
+    EstimateError,
+    bits_per_byte,
+    count_words,
+    estimate,
+    perplexity,
+    plan_windows,
+)
+from lmpress.bench.inputs import BenchError
+from lmpress.bench.scorers import IntegerScorer, load_scorer
+from lmpress.codec import Compressor
+
+RULES = [ContextRule("disjoint"), ContextRule("disjoint", 100),
+         ContextRule("sliding", 64, 16), ContextRule("sliding", 50, 50),
+         ContextRule("document")]
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer(tiny_model):
+    return IntegerScorer(tiny_model)
+
+
+def test_estimate_matches_the_coders_archive(tiny_model, tiny_scorer):
+    """The integer tables are what the coder pays: the estimate (Σ −log2 f/total) agrees
+    with the range-coded payload of Compressor(adapt=False, fallback=False) within
+    0.5% + 64 bytes. (The whole archive adds its header, ~8 bytes per stream.)"""
+    data = TEXT.encode()[:3000]
+    comp = Compressor(tiny_model, adapt=False, fallback=False)
+    comp.compress(data)
+    e = estimate(tiny_scorer, data, ContextRule("disjoint"))
+    real_bits = 8 * comp.stats.lm_bytes_out
+    assert comp.stats.lm_bytes_in == len(data)
+    assert abs(e.bits - real_bits) <= 0.005 * real_bits + 8 * 64
+    assert abs(e.bits - comp.stats.estimate_bits) <= 0.005 * real_bits
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: f"{r.kind}-{r.window}-{r.stride}")
+def test_every_byte_scored_once(tiny_scorer, rule):
+    data = (PROSE.encode() + b"\xff\x00 bytes that are not UTF-8\n")[:600]
+    if rule.kind == "document":
+        data = data[:300]  # fits the tiny model's 256 positions
+    e = estimate(tiny_scorer, data, rule)
+    assert int(e.token_bytes.sum()) == len(data) == e.n_bytes
+    assert np.isfinite(e.token_nll).all() and e.n_tokens == len(e.token_nll)
+    window = rule.window or tiny_scorer.max_len
+    assert e.token_position.max() < window
+
+
+def test_plan_windows_follow_lm_eval():
+    """Our windows are lm_eval.utils.get_rolling_token_windows(tokens, start, window,
+    context_len = window - stride + 1), re-stated from lm-eval 0.4's lm_eval/utils.py."""
+    lm_utils = pytest.importorskip("lm_eval.utils")
+    tokens = list(range(1, 38))
+    for window, stride in [(8, 8), (8, 3), (8, 1), (40, 40), (5, 2)]:
+        ours = plan_windows(len(tokens), 64, ContextRule("sliding", window, stride))
+        s = [0] + tokens
+        got = [(s[a:b], tokens[b - k:b]) for a, b, k in ours]
+        want = list(lm_utils.get_rolling_token_windows(tokens, 0, window,
+                                                       window - stride + 1))
+        assert got == want
+
+
+def test_context_rule_errors(tiny_scorer):
+    with pytest.raises(EstimateError, match="does not fit the model's 256"):
+        estimate(tiny_scorer, TEXT.encode(), ContextRule("document"))
+    with pytest.raises(BenchError, match="--window 999 is more"):
+        ContextRule("disjoint", 999).describe(256)
+    with pytest.raises(BenchError, match="--stride needs --context sliding"):
+        ContextRule("disjoint", 10, 5)
+    assert ContextRule("sliding", 64).describe(256) == "sliding window=64 stride=32"
+
+
+def test_formulas():
+    assert bits_per_byte(math.log(2) * 12, 3) == pytest.approx(4.0)
+    assert perplexity(math.log(2) * 12, 3) == pytest.approx(16.0)  # 2 ** bits_per_byte
+    assert count_words(b" a b\n") == 4  # lm-eval counts the empty ends of re.split
+
+
+# -- Hugging Face: a tiny random Llama written in the test, no download -----------------
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    path = tmp_path_factory.mktemp("tinyhf")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([TEXT], trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>",
+                                         eos_token="<s>").save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32,
+                                   intermediate_size=64, num_hidden_layers=2,
+                                   num_attention_heads=2, num_key_value_heads=2,
+                                   max_position_embeddings=128)
+    transformers.LlamaForCausalLM(cfg).save_pretrained(path)
+    return str(path)
+
+
+def test_hf_model_scored(tiny_hf):
+    scorer = load_scorer(f"hf:{tiny_hf}")
+    assert scorer.max_len == 128 and scorer.start_id == 0
+    data = "Ünïcode and prose: ".encode() + PROSE.encode()[:400]
+    for rule in (ContextRule("disjoint"), ContextRule("sliding", 32, 8)):
+        e = estimate(scorer, data, rule)
+        assert int(e.token_bytes.sum()) == len(data)
+        assert 4 < e.bits_per_byte < 12  # a random model: about log2(vocab) per token
+    with pytest.raises(EstimateError, match="byte 0 is not UTF-8"):
+        estimate(scorer, b"\xff", ContextRule())
+
+
+def test_lm_eval_agreement(tiny_hf):
+    """Same per-document loglikelihoods and metrics as lm-evaluation-harness: its HFLM
+    `loglikelihood_rolling` on the same model, aggregated by lm_eval/api/metrics.py's
+    `bits_per_byte` and `weighted_perplexity`, words and bytes by Task.count_*."""
+    pytest.importorskip("accelerate")
+    lm_eval_hf = pytest.importorskip("lm_eval.models.huggingface")
+    from lm_eval.api import metrics
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.task import Task
+
+    docs = [PROSE, CODE[:300], TEXT[:900]]  # the last needs several 128-token windows
+    lm = lm_eval_hf.HFLM(pretrained=tiny_hf, device="cpu", batch_size=1)
+    lls = lm.loglikelihood_rolling(
+        [Instance("loglikelihood_rolling", {}, (d,), i) for i, d in enumerate(docs)],
+        disable_tqdm=True)
+    scorer = load_scorer(f"hf:{tiny_hf}")
+    ours = [estimate(scorer, d.encode(), ContextRule("disjoint")) for d in docs]
+    for ll, e in zip(lls, ours):
+        assert -e.nll == pytest.approx(ll, rel=1e-5)
+    nll = sum(e.nll for e in ours)
+    want_bpb = metrics.bits_per_byte([(ll, Task.count_bytes(d)) for ll, d in zip(lls, docs)])
+    assert abs(bits_per_byte(nll, sum(e.n_bytes for e in ours)) - want_bpb) < 1e-4
+    want_wppl = metrics.weighted_perplexity(
+        [(ll, Task.count_words(d)) for ll, d in zip(lls, docs)])
+    assert perplexity(nll, sum(e.n_words for e in ours)) == pytest.approx(want_wppl, rel=1e-4)
+
+
+# -- the command ------------------------------------------------------------------------
+
+def _run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    rc = bench_main(argv, stdin=sys.stdin.buffer, stdout=out, stderr=err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_bench_estimate_rows(tmp_path, tiny_model_path):
+    (tmp_path / "a.txt").write_text(PROSE)
+    (tmp_path / "b.py").write_text(CODE)
+    rc, out, err = _run([str(tmp_path / "a.txt"), str(tmp_path / "b.py"),
+                         "--codecs", "gzip", "-m", tiny_model_path, "--estimate",
+                         "--context", "sliding", "--window", "64", "--stride", "32",
+                         "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv"),
+                         "--markdown", str(tmp_path / "r.md"), "-q"])
+    assert rc == 0, err
+    assert "models measured without coding" in out
+    doc = json.loads((tmp_path / "r.json").read_text())
+    rows = doc["estimates"]
+    assert [r["model"] for r in rows] == ["tiny-test"] * 2
+    assert rows[0]["context"] == "sliding window=64 stride=32"
+    assert sum(r["n_bytes"] for r in rows) == len(PROSE) + len(CODE)
+    assert doc["estimate_totals"][0]["bits_per_byte"] > 0
+    assert len(doc["loss_by_position"][0]["count"]) == 64
+    assert "estimate_total" in (tmp_path / "r.csv").read_text()
+    assert "| tiny-test |" in (tmp_path / "r.md").read_text()
+
+
+def test_bench_float_model_needs_estimate(tmp_path):
+    (tmp_path / "a.txt").write_text(PROSE)
+    with pytest.raises(BenchError, match="has no coder; measure it with --estimate"):
+        _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere"])
+    with pytest.raises(BenchError, match="no config.json"):
+        _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere", "--estimate", "--codecs", "gzip"])
+
+
+def test_gguf_without_llama_cpp_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if not installed
+    with pytest.raises(BenchError, match=r"pip install 'lmpress\[gguf\]'"):
+        load_scorer(f"gguf:{tmp_path / 'm.gguf'}")
