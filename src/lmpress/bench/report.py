@@ -176,8 +176,15 @@ ESTIMATE_HEADER = ("model", "category", "context", "files", "bytes", "tokens",
 def estimate_cells(t) -> list[str]:
     return [t.model, t.category, t.context,
             str(t.n_files) + (f" ({t.n_errors} failed)" * bool(t.n_errors)),
-            str(t.n_bytes), str(t.n_tokens), _f(t.bits_per_byte), _f(t.byte_perplexity),
-            _f(t.word_perplexity, 2)]
+            str(t.n_bytes), str(t.n_tokens), _f(t.bits_per_byte), _ppl(t.byte_perplexity),
+            _ppl(t.word_perplexity)]
+
+
+def _ppl(value: float) -> str:
+    """A perplexity: two decimals, or three significant digits once it is huge."""
+    if value == math.inf:
+        return "inf"
+    return f"{value:.3g}" if math.isfinite(value) and value >= 1e6 else _f(value, 2)
 
 
 def rich_estimate_table(result: BenchResult):
