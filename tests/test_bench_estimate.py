@@ -36,7 +36,8 @@ def tiny_scorer(tiny_model):
 def test_estimate_matches_the_coders_archive(tiny_model, tiny_scorer):
     """The integer tables are what the coder pays: the estimate (Σ −log2 f/total) agrees
     with the range-coded payload of Compressor(adapt=False, fallback=False) within
-    0.5% + 64 bytes. (The whole archive adds its header, ~8 bytes per stream.)"""
+    0.5% + 64 bytes. The whole archive adds the container header on top (86 bytes plus
+    about 7 per stream for this model), which no estimate includes."""
     data = TEXT.encode()[:3000]
     comp = Compressor(tiny_model, adapt=False, fallback=False)
     comp.compress(data)
@@ -189,6 +190,12 @@ def test_bench_float_model_needs_estimate(tmp_path):
         _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere"])
     with pytest.raises(BenchError, match="no config.json"):
         _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere", "--estimate", "--codecs", "gzip"])
+
+
+def test_hf_without_transformers_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if not installed
+    with pytest.raises(BenchError, match=r"pip install 'lmpress\[hf\]'"):
+        load_scorer(f"hf:{tmp_path}")
 
 
 def test_gguf_without_llama_cpp_names_the_extra(tmp_path, monkeypatch):

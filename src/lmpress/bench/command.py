@@ -170,9 +170,8 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
         raise BenchError("nothing to measure: no readable, non-empty input")
     result = _run_with_progress(inputs, codecs, done, record, stderr, not args.quiet)
     if scorers:
-        from .estimate_run import run_estimates
-
-        result.estimates = run_estimates(inputs, scorers, rule)
+        result.estimates = _estimate_with_progress(inputs, scorers, rule, stderr,
+                                                   not args.quiet)
     _write_outputs(args, result, record)
     _show(result, stdout, stderr, prog)
     failed = [r for r in result.estimates.rows if r.status != "ok"] if scorers else []
@@ -216,6 +215,21 @@ def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: b
             bar.update(task, advance=1, description=f"{row.codec}: {row.name}"[-60:])
 
         return run_bench(inputs, codecs, done=done, on_row=on_row, on_start=on_start)
+
+
+def _estimate_with_progress(inputs, scorers, rule, stderr: TextIO, progress: bool):
+    from .estimate_run import run_estimates
+
+    if not (progress and stderr.isatty()):
+        return run_estimates(inputs, scorers, rule)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(file=stderr), transient=True) as bar:
+        task = bar.add_task("estimate", total=len(scorers) * len(inputs.items))
+        return run_estimates(inputs, scorers, rule, on_row=lambda r: bar.update(
+            task, advance=1, description=f"estimate {r.model}: {r.name}"[-60:]))
 
 
 def _write_outputs(args, result: BenchResult, record: str | None) -> None:
