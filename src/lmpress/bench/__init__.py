@@ -3,10 +3,12 @@ round-tripped. `run_bench(collect_inputs(paths), codecs)` is the API; `lmpress b
 command (docs/BENCH.md)."""
 
 from .codecs import Codec, classical_codecs, lmpress_codecs
+from .estimate import ContextRule, Estimate, estimate
 from .inputs import BenchError, BenchInput, InputOptions, InputSet, collect_inputs
 from .measure import Row, measure
 from .run import BenchResult, Total, run_bench, summarize
+from .scorers import load_scorer
 
-__all__ = ["BenchError", "BenchInput", "BenchResult", "Codec", "InputOptions", "InputSet",
-           "Row", "Total", "classical_codecs", "collect_inputs", "lmpress_codecs", "measure",
-           "run_bench", "summarize"]
+__all__ = ["BenchError", "BenchInput", "BenchResult", "Codec", "ContextRule", "Estimate",
+           "InputOptions", "InputSet", "Row", "Total", "classical_codecs", "collect_inputs",
+           "estimate", "lmpress_codecs", "load_scorer", "measure", "run_bench", "summarize"]
