@@ -104,3 +104,17 @@ def test_unknown_adaptation_method_is_refused(tiny_model):
     archive[pos] = 9
     with pytest.raises(FormatError, match="adaptation method 9"):
         Header.unpack(bytes(archive))
+
+
+def test_many_streams_pushing_one_context_stay_in_range():
+    """Updates of one step are summed; 64 streams hitting the same context must not push
+    the hit rate past 1 or the weights out of their range."""
+    from lmpress.coding.adapt import Mixer
+
+    m = Mixer(2, 1 << 14)
+    ctx = np.zeros(64, dtype=np.int64)
+    for y in (1, 0, 1):
+        p, saved = m.predict(ctx, np.full(64, 4000, dtype=np.int64))
+        m.update(saved, np.full(64, y), np.ones(64, dtype=bool))
+        assert 0 <= m.hit.min() and m.hit.max() < 1 << 16
+        assert np.abs(m.w).max() <= 1 << 22

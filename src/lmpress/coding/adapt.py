@@ -37,6 +37,7 @@ PROB_BITS = 12  # binary events are coded with probabilities out of 4096
 _ONE = 1 << 16  # mixer weights: 16 fractional bits
 _LR_SHIFT = 10  # mixer learning rate: dw = x * err >> 10 (about 0.016 in real units)
 _HIT_RATE = 5  # adaptive hit rates move 1/32 of the way per event
+_W_LIMIT = 1 << 22  # weights stay within ±64 (real units)
 _K = 0x2F0B3  # hash multiplier
 
 
@@ -107,6 +108,9 @@ class Mixer:
         err = (y << PROB_BITS) - p
         np.add.at(self.w, s, (x * err[:, None]) >> _LR_SHIFT)
         np.add.at(self.hit, ctx, ((y << 16) - self.hit[ctx]) >> _HIT_RATE)
+        # several streams of one step may push the same context: keep the ranges
+        np.clip(self.w, -_W_LIMIT, _W_LIMIT, out=self.w)
+        np.clip(self.hit, 0, (1 << 16) - 1, out=self.hit)
 
 
 def _p12(f: np.ndarray, total: np.ndarray) -> np.ndarray:
