@@ -115,7 +115,7 @@ def test_outputs_written_and_parseable(bench, corpus, tmp_path, tiny_model_path)
     md = (out / "r.md").read_text().splitlines()
     assert md[0].startswith("| compressor |") and all(line.count("|") == md[0].count("|")
                                                       for line in md[1:len(doc["totals"]) + 2])
-    for stem in ("bpb_by_category", "pareto"):
+    for stem in ("bpb_by_category", "pareto", "intelligence_curve"):
         for ext in ("png", "svg"):
             assert (out / "plots" / f"{stem}.{ext}").stat().st_size > 1000
     assert (out / "plots" / "pareto.png").read_bytes()[:4] == b"\x89PNG"

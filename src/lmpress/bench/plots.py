@@ -1,6 +1,7 @@
 """Figures (matplotlib, PNG and SVG): bits per byte per category and compressor, the
-Pareto front of bits per byte against compress and decompress speed, and (with
---estimate) the loss by position in the context window."""
+Pareto front of bits per byte against compress and decompress speed, bits per byte
+against model size ("the intelligence curve"), and (with --estimate) the loss by
+position in the context window."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def write_plots(directory: str | os.PathLike, result: BenchResult) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     figures = [("bpb_by_category", _bars), ("pareto", _pareto)] if result.rows else []
+    if any(r.model_bytes for r in result.rows):
+        figures.append(("intelligence_curve", _intelligence))
     if result.estimates is not None and any(sum(p.count) for p in result.estimates.positions):
         figures.append(("loss_by_position", _positions))
     for stem, draw in figures:
@@ -109,6 +112,31 @@ def _pareto(plt, result: BenchResult):
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("bits per byte (lower is better)")
     fig.suptitle("Compression against speed (stars: lmpress models)")
+    return fig
+
+
+def _intelligence(plt, result: BenchResult):
+    """Bits per byte of each model's real archives against the size of its model file,
+    with the best classical codec as a reference line."""
+    totals = _overall(result)
+    size = {r.codec: r.model_bytes for r in result.rows if r.model_bytes}
+    models = sorted((size[t.codec], t.bits_per_byte, t.codec) for t in totals
+                    if t.codec in size)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot([m[0] for m in models], [m[1] for m in models], "-*", color="tab:red", ms=10)
+    for x, y, name in models:
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    classical = [t for t in totals if t.codec not in size]
+    if classical:
+        best = min(classical, key=lambda t: t.bits_per_byte)
+        ax.axhline(best.bits_per_byte, ls="--", color="gray", lw=1,
+                   label=f"best classical: {best.codec}")
+        ax.legend(fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("model file bytes (log scale)")
+    ax.set_ylabel("bits per byte (lower is better)")
+    ax.set_title("The intelligence curve: compression against model size")
+    ax.grid(True, alpha=0.3)
     return fig
 
 
