@@ -283,3 +283,20 @@ def test_progress_bar_on_a_terminal(tmp_path, tiny_model_path, monkeypatch):
                             stdin=io.BytesIO(), stdout=out, stderr=err)
     assert rc == 0 and "lmpress (tiny-test)" in out.getvalue()
     assert reported == []  # every progress report went to the bar, not the default
+
+
+def test_paired_comparison(bench, corpus):
+    from lmpress.bench.compare import paired
+    from lmpress.bench.measure import Row
+
+    rows = [Row("A", "a", "c", f"f{i}", str(i), 100, out) for i, out in enumerate((40, 50, 60))]
+    rows += [Row("B", "b", "c", f"f{i}", str(i), 100, out) for i, out in enumerate((50, 50, 70))]
+    c = paired(rows, "A", "B")
+    assert c.n_files == 3 and (c.a_wins, c.b_wins) == (2, 0)
+    assert c.delta_bits_per_byte == pytest.approx(8 * -20 / 300)
+    assert c.ci_low <= c.delta_bits_per_byte <= c.ci_high <= 0
+    rc, stdout, err = bench(str(corpus), "--codecs", "gzip,xz", "--compare", "xz,gzip")
+    assert rc == 0, err
+    assert "xz -9e vs gzip -9:" in stdout and "files; smaller on" in stdout
+    with pytest.raises(BenchError, match="--compare: 'zz' matches 0"):
+        bench(str(corpus), "--codecs", "gzip,xz", "--compare", "zz,gzip")

@@ -71,6 +71,9 @@ def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="PATH", help="write per-file rows and totals as CSV")
     p.add_argument("--markdown", metavar="PATH", help="write the totals as a Markdown table")
     p.add_argument("--plots", metavar="DIR", help="write PNG and SVG figures into DIR")
+    p.add_argument("--compare", metavar="A,B",
+                   help="paired comparison of two measured compressors (a part of each "
+                        "name), with a bootstrap interval over files")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: first --quick-kb KB of each item (default {QUICK_KB}), "
                         "fast codecs and the lowest lmpress level only")
@@ -174,6 +177,8 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
                                                    not args.quiet)
     _write_outputs(args, result, record)
     _show(result, stdout, stderr, prog)
+    if args.compare:
+        _compare(args.compare, result, stdout)
     failed = [r for r in result.estimates.rows if r.status != "ok"] if scorers else []
     return EXIT_ERROR if failed or any(r.status != "ok" for r in result.rows) else EXIT_OK
 
@@ -271,3 +276,14 @@ def _show(result: BenchResult, stdout: TextIO, stderr: TextIO, prog: str) -> Non
           f"{result.n_skipped} skipped", file=stderr)
     for line in result.notes:
         print(f"{prog}: note: {line}", file=stderr)
+
+
+def _compare(spec: str, result: BenchResult, stdout: TextIO) -> None:
+    from .compare import paired, pick
+
+    parts = spec.split(",")
+    if len(parts) != 2:
+        raise BenchError("--compare takes two names separated by a comma, e.g. "
+                         "--compare 'lmpress -1,lmpress -6'")
+    a, b = (pick(result.rows, p.strip()) for p in parts)
+    print(paired(result.rows, a, b).line(), file=stdout)
