@@ -25,9 +25,9 @@ _P_TOTAL = 1 << PROB_BITS
 
 def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
                progress: Progress):
-    """Run the LM over a batch of token arrays in parallel chunks; returns per position
-    (start, freq) of the true token, the table total, and (start, freq) of each `extra`
-    candidate token (B, L, k; -1 = none)."""
+    """Run the LM over a batch of token arrays (each read after BOS) in parallel chunks;
+    returns per position (start, freq) of the true token, the table total, and (start,
+    freq) of each `extra` candidate token (B, L, k; -1 = none)."""
     B, L = len(streams), max(len(s) for s in streams)
     tgt = np.zeros((B, L), dtype=np.int64)
     for b, s in enumerate(streams):
@@ -35,6 +35,14 @@ def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
     want = tgt[..., None] if extra is None else np.concatenate(
         [tgt[..., None], np.maximum(extra, 0)], -1)
     inp = np.concatenate([np.full((B, 1), engine.cfg.bos_id), tgt[:, :-1]], axis=1)
+    return chunked_tables(engine, inp, want, progress)
+
+
+def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
+                   progress: Progress | None = None):
+    """The LM reads `inp` (B, L) in chunks; returns the (start, freq) of the `want` token
+    ids (B, L, k) in each position's table, and the tables' totals (B, L)."""
+    B, L = inp.shape
     chunk = max(1, min(engine.cfg.window, (1 << 21) // (B * engine.cfg.vocab_size)))
     st = engine.lm.new_state(B)
     starts, freqs, totals = [], [], []
@@ -46,7 +54,8 @@ def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
         starts.append(np.take_along_axis(cum, w, -1) - fr)
         freqs.append(fr)
         totals.append(cum[..., -1].copy())  # a view would keep all of cum alive
-        progress(int(engine.tok.n_bytes[tgt[:, c:c + chunk]].sum()))
+        if progress is not None:
+            progress(int(engine.tok.n_bytes[w[..., 0]].sum()))
     return tuple(np.concatenate(a, 1) for a in (starts, freqs, totals))
 
 
@@ -219,13 +228,11 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
         live = np.flatnonzero(grp.lengths > n)
         cands = grp.candidates(n, live)
         c1, c2 = cands[0], cands[2]
-        fl = f[live]
-        f1 = np.take_along_axis(fl, np.maximum(c1, 0)[:, None], 1)[:, 0]
-        f2 = np.take_along_axis(fl, np.maximum(c2, 0)[:, None], 1)[:, 0]
-        cl = cum[live]
-        s1 = np.take_along_axis(cl, np.maximum(c1, 0)[:, None], 1)[:, 0] - f1
-        s2 = np.take_along_axis(cl, np.maximum(c2, 0)[:, None], 1)[:, 0] - f2
-        p1, p2, saved = grp.events(cands, f1, f2, cl[:, -1])
+        at = np.maximum(np.stack([c1, c2], 1), 0)  # (live, 2) candidate ids
+        fc = np.take_along_axis(f[live], at, 1)
+        sc = np.take_along_axis(cum[live], at, 1) - fc
+        f1, f2, s1, s2 = fc[:, 0], fc[:, 1], sc[:, 0], sc[:, 1]
+        p1, p2, saved = grp.events(cands, f1, f2, cum[live, -1])
         rows = zip(live.tolist(), c1.tolist(), p1.tolist(), c2.tolist(), p2.tolist(),
                    s1.tolist(), f1.tolist(), s2.tolist(), f2.tolist())
         for b, a1, q1, a2, q2, t1, g1, t2, g2 in rows:

@@ -114,8 +114,28 @@ def plan_windows(n_tokens: int, max_len: int, rule: ContextRule
     return plan
 
 
+class Figures:
+    """lm-eval's figures from `nll` (Σ −ln p), `n_bytes` and `n_words` of the subclass."""
+
+    nll: float
+    n_bytes: int
+    n_words: int
+
+    @property
+    def bits_per_byte(self) -> float:
+        return bits_per_byte(self.nll, self.n_bytes)
+
+    @property
+    def byte_perplexity(self) -> float:
+        return perplexity(self.nll, self.n_bytes)
+
+    @property
+    def word_perplexity(self) -> float:
+        return perplexity(self.nll, self.n_words)
+
+
 @dataclass
-class Estimate:
+class Estimate(Figures):
     """The scored text: every token's −ln p and how much context it had."""
 
     model: str
@@ -139,17 +159,6 @@ class Estimate:
     def bits(self) -> float:
         return self.nll / math.log(2)
 
-    @property
-    def bits_per_byte(self) -> float:
-        return bits_per_byte(self.nll, self.n_bytes)
-
-    @property
-    def byte_perplexity(self) -> float:
-        return perplexity(self.nll, self.n_bytes)
-
-    @property
-    def word_perplexity(self) -> float:
-        return perplexity(self.nll, self.n_words)
 
 
 def bits_per_byte(nll: float, n_bytes: int) -> float:

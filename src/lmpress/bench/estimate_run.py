@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .estimate import ContextRule, Scorer, bits_per_byte, estimate, perplexity
+from .estimate import ContextRule, Figures, Scorer, bits_per_byte, estimate, perplexity
 from .inputs import BenchError, InputSet
 from .run import ALL
 
 
 @dataclass
-class EstimateRow:
+class EstimateRow(Figures):
     """One (model, item): the model's Σ −ln p of the item, no archive."""
 
     model: str
@@ -32,18 +32,6 @@ class EstimateRow:
     seconds: float = 0.0
     status: str = "ok"
     error: str = ""
-
-    @property
-    def bits_per_byte(self) -> float:
-        return bits_per_byte(self.nll, self.n_bytes)
-
-    @property
-    def byte_perplexity(self) -> float:
-        return perplexity(self.nll, self.n_bytes)
-
-    @property
-    def word_perplexity(self) -> float:
-        return perplexity(self.nll, self.n_words)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "bits_per_byte": self.bits_per_byte,

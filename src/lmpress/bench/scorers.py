@@ -62,20 +62,16 @@ class IntegerScorer:
 
     def score(self, inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
               ) -> list[np.ndarray]:
+        from ..streams import chunked_tables
+
         e, B = self.engine, len(inputs)
         L = max(len(x) for x in inputs)
         inp = np.zeros((B, L), dtype=np.int64)
         tgt = np.zeros((B, L), dtype=np.int64)
         for b, (x, y) in enumerate(zip(inputs, targets)):  # padding after: causal, unread
             inp[b, :len(x)], tgt[b, :len(y)] = x, y
-        chunk = max(1, min(e.cfg.window, (1 << 21) // (B * e.cfg.vocab_size)))
-        st = e.lm.new_state(B)
-        parts = []
-        for c in range(0, L, chunk):
-            f = e.tables(st, inp[:, c:c + chunk])  # (B, l, V) integer frequencies
-            freq = np.take_along_axis(f, tgt[:, c:c + chunk, None], -1)[..., 0]
-            parts.append(-np.log(freq / f.sum(-1)))
-        nll = np.concatenate(parts, 1)
+        _, freq, total = chunked_tables(e, inp, tgt[..., None])
+        nll = -np.log(freq[..., 0] / total)
         return [nll[b, :len(x)] for b, x in enumerate(inputs)]
 
 

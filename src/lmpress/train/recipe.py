@@ -15,6 +15,11 @@ from ..model.config import ModelConfig
 from .data import prepare
 from .trainer import TrainConfig, train
 
+# manual pages in languages other than English and Chinese are left out of the small
+# models to spend their capacity on the validation languages
+_OTHER_LANGUAGE_MANPAGES = ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
+                            "manpages-fr", "manpages-es", "manpages-it")
+
 RECIPES = {
     "small-v1": {
         "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
@@ -22,10 +27,7 @@ RECIPES = {
         "train": TrainConfig(batch_size=16, lr=2e-3, warmup_steps=150, max_steps=2400),
         "tokenizer_mb": 1.5,  # per source, for BPE training
         "max_mb_per_source": 6.0,  # keeps the mix balanced
-        # manual pages in languages other than English and Chinese are left out of this
-        # small model to spend its capacity on the validation languages
-        "exclude": ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
-                    "manpages-fr", "manpages-es", "manpages-it"),
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
     "fast-v1": {
         # the fast level: two narrow layers and a short window, so that a decoding step
@@ -37,8 +39,7 @@ RECIPES = {
         "tokenizer_from": "lmpress-small-v1",
         "tokenizer_mb": 1.5,
         "max_mb_per_source": 6.0,
-        "exclude": ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
-                    "manpages-fr", "manpages-es", "manpages-it"),
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
 }
 
