@@ -93,8 +93,38 @@ def cmd_bench(argv: list[str]) -> int:
                       prog=f"{PROG} bench")
 
 
+def cmd_rank(argv: list[str]) -> int:
+    """per-document bits/byte, memorization, LLM-likeness, near-duplicates; filter a corpus"""
+    from .inspect.rank_command import main as rank_main
+
+    return rank_main(argv, stdout=sys.stdout, stderr=sys.stderr, prog=f"{PROG} rank")
+
+
+def cmd_sample(argv: list[str]) -> int:
+    """seeded text sampled from a built-in model"""
+    from .inspect.sample_command import main as sample_main
+
+    return sample_main(argv, stdout=sys.stdout.buffer, stderr=sys.stderr,
+                       prog=f"{PROG} sample")
+
+
+def cmd_serve(argv: list[str]) -> int:
+    """a local web page: heatmaps, bits/byte beside classical codecs, (de)compression"""
+    from .web.command import main as serve_main
+
+    return serve_main(argv, stdout=sys.stdout, stderr=sys.stderr, prog=f"{PROG} serve")
+
+
+def cmd_inspect(argv: list[str]) -> int:
+    """the text coloured by each token's code length; --html heatmap page, --json records"""
+    from .inspect.command import main as inspect_main
+
+    return inspect_main(argv, stdout=sys.stdout, stderr=sys.stderr, prog=f"{PROG} inspect")
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train, "bench": cmd_bench}
+    "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train, "bench": cmd_bench,
+    "rank": cmd_rank, "sample": cmd_sample, "serve": cmd_serve, "inspect": cmd_inspect}
 
 
 _EPILOG = """\

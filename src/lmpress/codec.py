@@ -94,6 +94,7 @@ class Compressor:
         self.adapt = adapt  # mix the LM with online adaptive models (coding/adapt.py)
         self.progress = progress or (lambda n: None)
         self.stats = CodingStats()
+        self.recorder = None  # `lmpress inspect` sets one to see per-token costs (streams.py)
 
     def compress(self, data: bytes) -> bytes:
         data = bytes(data)
@@ -105,7 +106,7 @@ class Compressor:
         coded: dict[int, tuple[bytes, float] | None] = {}
         if self.adapt:
             ae = AdaptiveEncoder(e, e.batch_size, sum(len(pieces[i][1]) for i in lm_idx),
-                                 self.progress)
+                                 self.progress, self.recorder)
             for g in range(0, len(lm_idx), e.batch_size):
                 group = lm_idx[g:g + e.batch_size]
                 res = ae.encode_group([pieces[i][1] for i in group],
@@ -114,7 +115,7 @@ class Compressor:
             self.stats.adapt_hits = tuple(int(h) for h in ae.ad.hits)
         else:
             coded = dict(zip(lm_idx, encode_plain(e, [pieces[i][1] for i in lm_idx],
-                                                  self.progress)))
+                                                  self.progress, self.recorder)))
         entries, payloads = [], []
         for i, (seg, ids) in enumerate(pieces):
             (kind, payload), n_tokens = stored[i], 0

@@ -5,6 +5,12 @@ lockstep groups of `group` streams, in archive order, sharing one `Adaptation` s
 (coding/adapt.py explains what a stream may see). The encoder works in three passes per
 group: the adaptive candidates (tokens only), the language model (parallel chunks), then
 mixing and range coding in lockstep order. The decoder does all three per step.
+
+An optional `recorder` (None when compressing; `lmpress inspect` passes one) sees what
+the encoder computes anyway: `recorder.batch(positions)` is called before each batch's LM
+pass with the batch's positions in the list of LM streams (file order) and returns an
+`observe(table, want)` callback for that pass's chunks; `recorder.costs(bits)` then gets
+the coder's cost of every token of the batch, (B, L) bits. Recording changes no byte.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from .coding.rangecoder import RangeDecoder, RangeEncoder
 from .errors import ChecksumError
 
 Progress = Callable[[int], None]
+Observe = Callable[[np.ndarray, np.ndarray], None]  # (tables (B, l, V), want (B, l, k))
 _P_TOTAL = 1 << PROB_BITS
 
 
 def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
-               progress: Progress):
+               progress: Progress, observe: Observe | None = None):
     """Run the LM over a batch of token arrays (each read after BOS) in parallel chunks;
     returns per position (start, freq) of the true token, the table total, and (start,
     freq) of each `extra` candidate token (B, L, k; -1 = none)."""
@@ -35,13 +42,14 @@ def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
     want = tgt[..., None] if extra is None else np.concatenate(
         [tgt[..., None], np.maximum(extra, 0)], -1)
     inp = np.concatenate([np.full((B, 1), engine.cfg.bos_id), tgt[:, :-1]], axis=1)
-    return chunked_tables(engine, inp, want, progress)
+    return chunked_tables(engine, inp, want, progress, observe)
 
 
 def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
-                   progress: Progress | None = None):
+                   progress: Progress | None = None, observe: Observe | None = None):
     """The LM reads `inp` (B, L) in chunks; returns the (start, freq) of the `want` token
-    ids (B, L, k) in each position's table, and the tables' totals (B, L)."""
+    ids (B, L, k) in each position's table, and the tables' totals (B, L). `observe`, if
+    given, is called with each chunk's tables (B, l, V) and want ids (B, l, k)."""
     B, L = inp.shape
     chunk = max(1, min(engine.cfg.window, (1 << 21) // (B * engine.cfg.vocab_size)))
     st = engine.lm.new_state(B)
@@ -49,6 +57,8 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     for c in range(0, L, chunk):
         f = engine.tables(st, inp[:, c:c + chunk])  # (B, l, V)
         w = want[:, c:c + chunk]
+        if observe is not None:
+            observe(f, w)
         fr = np.take_along_axis(f, w, -1)
         cum = np.cumsum(f, -1)
         starts.append(np.take_along_axis(cum, w, -1) - fr)
@@ -59,14 +69,17 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     return tuple(np.concatenate(a, 1) for a in (starts, freqs, totals))
 
 
-def encode_plain(engine, streams: list[np.ndarray], progress: Progress):
+def encode_plain(engine, streams: list[np.ndarray], progress: Progress, recorder=None):
     """Range-code independent streams; returns (payload, estimated bits) per stream."""
     results = [None] * len(streams)
     order = sorted(range(len(streams)), key=lambda i: -len(streams[i]))
     for g in range(0, len(order), engine.batch_size):
         group = order[g:g + engine.batch_size]
+        observe = recorder.batch(group) if recorder is not None else None
         starts, freqs, totals = lm_numbers(engine, [streams[i] for i in group], None,
-                                           progress)
+                                           progress, observe)
+        if recorder is not None:
+            recorder.costs(np.log2(totals / freqs[..., 0]))
         for b, i in enumerate(group):
             n = len(streams[i])
             enc = RangeEncoder()
@@ -152,9 +165,12 @@ def _events(c1: int, p1: int, c2: int, p2: int) -> list[tuple[int, int]]:
 class AdaptiveEncoder:
     """Encodes the adaptive streams of one member, group by group, in file order."""
 
-    def __init__(self, engine, group: int, n_tokens: int, progress: Progress):
+    def __init__(self, engine, group: int, n_tokens: int, progress: Progress,
+                 recorder=None):
         self.engine, self.group, self.progress = engine, group, progress
         self.ad = Adaptation(engine.cfg.bos_id, n_tokens)
+        self.recorder = recorder  # see the module docstring; None: record nothing
+        self.n_streams = 0  # streams coded so far (positions for the recorder)
 
     def encode_group(self, streams: list[np.ndarray], alternative: list[int],
                      fallback: bool) -> list[tuple[bytes, float] | None]:
@@ -174,14 +190,20 @@ class AdaptiveEncoder:
         extra = np.full((B, L, 2), -1, dtype=np.int64)
         for n, (live, cands) in enumerate(steps):
             extra[live, n, 0], extra[live, n, 1] = cands[0], cands[2]
-        nums = lm_numbers(self.engine, streams, extra, self.progress)
+        observe = None
+        if self.recorder is not None:
+            observe = self.recorder.batch(list(range(self.n_streams, self.n_streams + B)))
+        self.n_streams += B
+        nums = lm_numbers(self.engine, streams, extra, self.progress, observe)
         snapshot = copy.deepcopy((self.ad.mixer, self.ad.hits))
         skip = np.zeros(B, dtype=bool)
         while True:  # pass 2: mix and code; redo if a stream is better stored otherwise
-            out = self._code(grp, tok, steps, nums, skip)
+            out, costs = self._code(grp, tok, steps, nums, skip)
             worse = [b for b in range(B) if not skip[b] and fallback
                      and len(out[b][0]) >= alternative[b]]
             if not worse:
+                if self.recorder is not None:
+                    self.recorder.costs(costs)
                 return out
             skip[worse] = True
             self.ad.mixer, self.ad.hits = copy.deepcopy(snapshot)
@@ -191,6 +213,7 @@ class AdaptiveEncoder:
         B = len(tok)
         encs = [RangeEncoder() for _ in range(B)]
         bits = [0.0] * B
+        costs = None if self.recorder is None else np.zeros(tok.shape)  # bits per token
         for n, (live, cands) in enumerate(steps):
             f, s, t = freqs[live, n], starts[live, n], totals[live, n]
             p1, p2, saved = grp.events(cands, f[:, 1], f[:, 2], t)
@@ -202,10 +225,13 @@ class AdaptiveEncoder:
                 if c:
                     excl = [(sb[1], fb[1])] if c1 >= 0 else []
                     excl += [(sb[2], fb[2])] if c2 >= 0 else []
-                    bits[b] += _encode_token(encs[b], _events(c1, q1, c2, q2), x, sb[0],
-                                             fb[0], tb, excl)
+                    cost = _encode_token(encs[b], _events(c1, q1, c2, q2), x, sb[0],
+                                         fb[0], tb, excl)
+                    bits[b] += cost
+                    if costs is not None:
+                        costs[b, n] = cost
             grp.learn(cands, saved, tok[live, n], coded)
-        return [None if skip[b] else (encs[b].finish(), bits[b]) for b in range(B)]
+        return [None if skip[b] else (encs[b].finish(), bits[b]) for b in range(B)], costs
 
 
 def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | None,
