@@ -1,8 +1,9 @@
 """Test helper: write a saved tiny HF Llama as an F32 GGUF file with the `gguf` package,
 the way llama.cpp's convert_hf_to_gguf.py does (q/k rows permuted for its rope layout).
 
-Not yet run against llama.cpp: llama-cpp-python did not build on the development machine
-within 15 minutes, so the test using it is skipped there (docs/BENCH.md)."""
+llama-cpp-python is not in the test extra (it compiles llama.cpp for about 20 minutes), so
+the tests using this file skip without it; their manual runs are recorded in
+docs/BENCH.md and docs/FLOAT_ENGINES.md."""
 
 import json
 from pathlib import Path

@@ -184,9 +184,9 @@ def test_bench_estimate_rows(tmp_path, tiny_model_path):
     assert "| tiny-test |" in (tmp_path / "r.md").read_text()
 
 
-def test_bench_float_model_needs_estimate(tmp_path):
+def test_bench_float_model_errors(tmp_path):
     (tmp_path / "a.txt").write_text(PROSE)
-    with pytest.raises(BenchError, match="has no coder; measure it with --estimate"):
+    with pytest.raises(BenchError, match="no config.json"):  # coded (float_engine)
         _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere"])
     with pytest.raises(BenchError, match="no config.json"):
         _run([str(tmp_path / "a.txt"), "-m", "hf:/nowhere", "--estimate", "--codecs", "gzip"])

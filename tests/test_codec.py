@@ -63,6 +63,13 @@ def test_roundtrip_lm_path(name, comp, decomp):
         assert comp.stats.kinds.get("lm", 0) > 0
 
 
+def test_special_token_text_is_ordinary_bytes(comp, decomp, tiny_model):
+    data = b"a <|bos|> in the text, <|bos|><|bos|> twice, and <|endoftext|>\n"
+    assert decomp.decompress(comp.compress(data)) == data
+    assert tiny_model.tokenizer_json and comp.engine.cfg.bos_id not in \
+        comp.engine.tok.encode(data).tolist()
+
+
 def test_all_single_bytes(comp, decomp):
     for b in range(256):
         assert decomp.decompress(comp.compress(bytes([b]))) == bytes([b])

@@ -47,12 +47,13 @@ def _label(name: str) -> str:
 # summary shown by --help. Other modules add theirs here (bench, train, corpus, ...).
 
 def cmd_models(argv: list[str]) -> int:
-    """list the shipped models: name, levels, size, sha256 prefix, summary"""
+    """list the shipped and converted models: name, levels, size, sha256 prefix, summary"""
     argparse.ArgumentParser(prog=f"{PROG} models", description=cmd_models.__doc__
                             ).parse_args(argv)
-    from .model.registry import DEFAULT_MODEL, MODELS_DIR, SHIPPED
+    from .model.registry import DEFAULT_MODEL, MODELS_DIR, SHIPPED, user_models
 
-    if not SHIPPED:
+    converted = user_models()  # `lmpress convert` installs them (levels column: "user")
+    if not SHIPPED and not converted:
         print("no models are shipped with this installation; "
               "pass a model file with -m PATH.safetensors")
         return EXIT_OK
@@ -63,6 +64,9 @@ def cmd_models(argv: list[str]) -> int:
         mark = "*" if m.name == DEFAULT_MODEL else " "
         levels = ",".join(map(str, m.levels)) or "-"
         print(f"{mark} {m.name:<24} {levels:<8} {size:>10}  {m.sha256[:12]:<12}  {m.summary}")
+    for name, path, summary in converted:
+        size = human_size(path.stat().st_size)
+        print(f"  {name:<24} {'user':<8} {size:>10}  {'-':<12}  {summary} [{path}]")
     print("(* = default model)")
     return EXIT_OK
 
@@ -122,9 +126,17 @@ def cmd_inspect(argv: list[str]) -> int:
     return inspect_main(argv, stdout=sys.stdout, stderr=sys.stderr, prog=f"{PROG} inspect")
 
 
+def cmd_convert(argv: list[str]) -> int:
+    """convert a Hugging Face causal LM (hf:DIR) into an integer model (needs transformers)"""
+    from .convert.command import main as convert_main
+
+    return convert_main(argv, stdout=sys.stdout, stderr=sys.stderr, prog=f"{PROG} convert")
+
+
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "models": cmd_models, "corpus": cmd_corpus, "train": cmd_train, "bench": cmd_bench,
-    "rank": cmd_rank, "sample": cmd_sample, "serve": cmd_serve, "inspect": cmd_inspect}
+    "rank": cmd_rank, "sample": cmd_sample, "serve": cmd_serve, "inspect": cmd_inspect,
+    "convert": cmd_convert}
 
 
 _EPILOG = """\
@@ -162,9 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("-k", "--keep", action="store_true", help="keep input files (default)")
     keep.add_argument("--rm", action="store_true", help="remove input files after success")
     p.add_argument("-f", "--force", action="store_true",
-                   help="overwrite outputs; write compressed data to a terminal")
+                   help="overwrite outputs; write compressed data to a terminal; decode an "
+                        "hf:/gguf: archive despite a different engine fingerprint")
     p.add_argument("-m", "--model", metavar="NAME_OR_PATH",
-                   help="shipped model name or .safetensors file (see `lmpress models`)")
+                   help="shipped model name or .safetensors file (see `lmpress models`), "
+                        "or your own: hf:DIR (transformers) or gguf:FILE (llama.cpp); "
+                        "decoding their archives needs the same -m")
+    p.add_argument("--verify", action="store_true",
+                   help="decode each archive right after making it; fail (writing "
+                        "nothing) unless it gives the input back exactly")
     for level in range(1, 10):
         p.add_argument(f"-{level}", dest="level", action="store_const", const=level,
                        help=argparse.SUPPRESS)
@@ -199,9 +217,12 @@ class _Session:
         if not compressing and self.args.model is None:
             return None
         if self._weights is None:
+            from .float_engine import is_float_spec, load_float_model
             from .model.registry import load_model, model_for_level
 
-            self._weights = load_model(self.args.model or model_for_level(self.args.level))
+            spec = self.args.model or model_for_level(self.args.level)
+            self._weights = (load_float_model(spec, self.args.backend) if is_float_spec(spec)
+                             else load_model(spec))
         return self._weights
 
     def to_stdout(self, name: str) -> bool:
@@ -249,12 +270,12 @@ class _Session:
             if a.compress_mode:
                 with LmpressFile(dst, "wb", model=self.model(True), backend=a.backend,
                                  member_bytes=a.member_bytes, progress=progress,
-                                 adapt=a.adapt) as f:
+                                 adapt=a.adapt, verify=a.verify) as f:
                     shutil.copyfileobj(src, f, _COPY_BYTES)
                 return f.stats.n_bytes_in, f.stats.n_bytes_out, f.stats
             counted = CountingReader(src)
             with LmpressFile(counted, "rb", model=self.model(False), backend=a.backend,
-                             progress=progress) as f:
+                             progress=progress, force=a.force) as f:
                 n_out = 0
                 while chunk := f.read1(_COPY_BYTES):
                     n_out += len(chunk)

@@ -4,6 +4,10 @@ The input is cut into segments; each is stored raw, as LZMA, or coded by the lan
 model as an independent stream (BOS + tokens), whichever is smallest. LM streams advance
 together in batches; the encoder evaluates whole chunks in parallel, the decoder steps
 token by token, and both take their frequency tables from `IntegerLM.freqs`.
+
+Float engines (`hf:DIR`, `gguf:FILE`; float_engine/) plug in behind the same surface;
+they are `stepwise`: the encoder feeds them the decoder's exact inputs and batches, and
+their archives (format version 3) record the engine's fingerprint.
 """
 
 from __future__ import annotations
@@ -24,22 +28,40 @@ from .container import (
     KIND_LZMA,
     KIND_NAMES,
     KIND_RAW,
+    VERSION_FLOAT,
     Header,
     StreamEntry,
     check_seal,
     seal,
 )
 from .engine.transformer import IntegerLM
-from .errors import ChecksumError, FormatError, ModelNotFoundError, OutputLimitError
+from .errors import (
+    ChecksumError,
+    FormatError,
+    LmpressError,
+    ModelNotFoundError,
+    OutputLimitError,
+)
+from .float_engine import is_float_model
 from .model.registry import load_model, model_for_level
 from .model.tokenizer import ByteTokenizer
 from .model.weights import IntegerWeights
-from .streams import AdaptiveEncoder, decode_adaptive, decode_plain, encode_plain
+from .streams import (
+    AdaptiveEncoder,
+    RemappedRecorder,
+    decode_adaptive,
+    decode_plain,
+    encode_plain,
+)
 
 Progress = Callable[[int], None]  # called with the number of input bytes just finished
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME,
                   "dict_size": 1 << 20}]
 _INCOMPRESSIBLE = 0.97  # zlib ratio above which a segment is stored without the model
+
+
+class VerifyError(LmpressError):
+    """`verify=True`: the archive just made does not decode to the input."""
 
 
 def checksum(data: bytes) -> bytes:
@@ -63,6 +85,8 @@ class CodingStats:
 class _Engine:
     """A loaded model, its tokenizer and engine; shared by Compressor and Decompressor."""
 
+    stepwise = False  # exact integers: any batching, any chunking gives the same tables
+
     def __init__(self, model, backend: str | None, batch_size: int):
         self.weights: IntegerWeights = load_model(model)
         self.lm = IntegerLM(self.weights, backend)
@@ -77,6 +101,16 @@ class _Engine:
         return self.lm.xp.to_numpy(self.lm.freqs(self.lm.forward(st, tokens)))
 
 
+def make_engine(model, backend: str | None, batch_size: int):
+    """The engine for a model: `hf:DIR`, `gguf:FILE` or a loaded float model give a
+    FloatEngine; names, paths and IntegerWeights the integer `_Engine`."""
+    if is_float_model(model):
+        from .float_engine.engine import FloatEngine
+
+        return FloatEngine(model, backend, batch_size)
+    return _Engine(model, backend, batch_size)
+
+
 class Compressor:
     """Reusable compressor: loads the model once, `compress(data)` returns an archive.
 
@@ -86,9 +120,11 @@ class Compressor:
     def __init__(self, model: str | IntegerWeights | None = None, *, level: int | None = None,
                  backend: str | None = None, batch_size: int = 32,
                  segment_bytes: int | None = None, fallback: bool = True,
-                 adapt: bool = True, progress: Progress | None = None):
-        self.engine = _Engine(model if model is not None else model_for_level(level),
-                              backend, batch_size)
+                 adapt: bool = True, progress: Progress | None = None,
+                 verify: bool = False):
+        self.engine = make_engine(model if model is not None else model_for_level(level),
+                                  backend, batch_size)
+        self.verify = verify  # decode every archive right away; VerifyError if it differs
         self.segment_bytes = segment_bytes
         self.fallback = fallback  # False: always code with the model (tests, measurements)
         self.adapt = adapt  # mix the LM with online adaptive models (coding/adapt.py)
@@ -116,11 +152,14 @@ class Compressor:
         else:
             coded = dict(zip(lm_idx, encode_plain(e, [pieces[i][1] for i in lm_idx],
                                                   self.progress, self.recorder)))
+            if e.stepwise:
+                coded = self._recode_final_batches(pieces, stored, lm_idx, coded)
         entries, payloads = [], []
         for i, (seg, ids) in enumerate(pieces):
             (kind, payload), n_tokens = stored[i], 0
             lm = coded.get(i)
-            if lm is not None and (len(lm[0]) < len(payload) or not self.fallback):
+            forced = lm is not None and len(lm) > 2  # must stay LM (stepwise batches)
+            if lm is not None and (len(lm[0]) < len(payload) or not self.fallback or forced):
                 kind, payload, n_tokens = KIND_LM, lm[0], len(ids)
                 self.stats.estimate_bits += lm[1]
                 self.stats.lm_bytes_in += len(seg)
@@ -134,13 +173,46 @@ class Compressor:
             self.stats.kinds[name] = self.stats.kinds.get(name, 0) + 1
             entries.append(StreamEntry(kind, len(seg), n_tokens, len(payload)))
             payloads.append(payload)
+        float_record = {}  # float engines: format version 3 with the engine's fingerprint
+        if e.stepwise:
+            float_record = {"version": VERSION_FLOAT, "engine": e.kind,
+                            "fingerprint": e.fingerprint_bytes}
         header = Header(e.weights.name, e.weights_digest, e.tokenizer_digest, len(data),
                         checksum(data), tuple(entries),
                         ADAPT_MIX1 if self.adapt else ADAPT_NONE,
-                        e.batch_size if self.adapt else 0)
+                        e.batch_size if self.adapt or e.stepwise else 0, **float_record)
         out = seal(header.pack() + b"".join(payloads))
         self.stats.n_bytes_out = len(out)
+        if self.verify:
+            self._verify(data, out)
         return out
+
+    def _recode_final_batches(self, pieces, stored, lm_idx, coded):
+        """Plain streams of a stepwise engine: the decoder batches only the streams kept
+        as LM, so when fallback dropped some, code the kept ones again in those very
+        batches; they stay LM whatever their new size (marked by a third element)."""
+        keep = [i for i in lm_idx if len(coded[i][0]) < len(stored[i][1]) or not self.fallback]
+        if keep == lm_idx:
+            return coded
+        rec = None
+        if self.recorder is not None:
+            rec = RemappedRecorder(self.recorder, [lm_idx.index(i) for i in keep])
+        again = encode_plain(self.engine, [pieces[i][1] for i in keep], lambda n: None, rec)
+        return {i: (*res, "forced") for i, res in zip(keep, again)}
+
+    def _verify(self, data: bytes, archive: bytes) -> None:
+        dec = Decompressor(batch_size=self.engine.batch_size)
+        dec.engine = self.engine  # the loaded model, not a second copy
+        try:
+            back = dec.decompress(archive)
+        except FormatError as err:
+            raise VerifyError(f"round trip failed: the archive just made does not decode "
+                              f"({err}); it was not written") from None
+        if back != data:
+            at = next((k for k, (x, y) in enumerate(zip(data, back)) if x != y),
+                      min(len(data), len(back)))
+            raise VerifyError(f"round trip failed: the archive just made decodes to other "
+                              f"bytes (first difference at byte {at}); it was not written")
 
     def _pieces(self, data: bytes):
         """(segment, token ids or None for segments stored without the model). A segment
@@ -154,7 +226,9 @@ class Compressor:
                 yield seg, None
                 continue
             ids = self.engine.tok.encode(seg)
-            if len(ids) <= self.engine.cfg.max_positions:
+            if ids is None:  # a float model's tokenizer cannot spell it exactly
+                yield seg, None
+            elif len(ids) <= self.engine.cfg.max_positions:
                 yield seg, ids
             else:
                 todo += [seg[len(seg) // 2:], seg[:len(seg) // 2]]
@@ -169,14 +243,17 @@ class Compressor:
 
 class Decompressor:
     """Reusable decompressor; the model is loaded on first use from the archive's name
-    (or given explicitly) and kept for later calls."""
+    (or given explicitly) and kept for later calls. Archives of float engines need the
+    model given (`hf:DIR`, `gguf:FILE`, or a loaded one) and a matching engine
+    fingerprint, unless `force`; a checksum failure is an error either way."""
 
     def __init__(self, model: str | IntegerWeights | None = None, *,
                  backend: str | None = None, batch_size: int = 32,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, force: bool = False):
         self.model, self.backend, self.batch_size = model, backend, batch_size
         self.progress = progress or (lambda n: None)
-        self.engine: _Engine | None = None
+        self.force = force
+        self.engine = None  # _Engine or FloatEngine, loaded on first use
 
     def decompress(self, data: bytes, max_output_size: int | None = None) -> bytes:
         """Decode every archive member in `data`; verify each checksum before returning."""
@@ -195,7 +272,21 @@ class Decompressor:
             pos = end
         return bytes(out)
 
-    def _engine_for(self, header: Header) -> _Engine:
+    def _engine_for(self, header: Header):
+        if header.engine:
+            from .float_engine.engine import engine_for_archive
+
+            if self.engine is None or not self.engine.stepwise:
+                self.engine = engine_for_archive(header, self.model, self.backend,
+                                                 self.batch_size)
+            self.engine.check(header, self.force)
+            return self.engine
+        if (self.engine is not None and self.engine.stepwise) or (
+                self.engine is None and is_float_model(self.model)):
+            raise ModelNotFoundError(
+                f"this archive was coded by the built-in model {header.model_name!r}, not by "
+                f"{getattr(self.model, 'name', self.model)}; decode it without -m, or with "
+                "-m naming that model")
         if self.engine is None or self.engine.weights.name != header.model_name:
             try:
                 self.engine = _Engine(self.model if self.model is not None
@@ -255,7 +346,7 @@ class Decompressor:
         streams = header.streams
         if not header.adapt:
             yield from decode_plain(e, [(i, streams[i].n_tokens, bodies[i]) for i in coded],
-                                    self.progress)
+                                    self.progress, header.group or e.batch_size)
             return
         ad = Adaptation(e.cfg.bos_id, sum(streams[i].n_tokens for i in coded))
         for g in range(0, len(coded), header.group):
@@ -265,7 +356,7 @@ class Decompressor:
                 known = None
                 if streams[i].kind != KIND_LM:
                     known = e.tok.encode(chunks[i])
-                    if len(known) != streams[i].n_tokens:
+                    if known is None or len(known) != streams[i].n_tokens:
                         raise FormatError("corrupt archive: a stored stream's token count "
                                           "does not match its table entry")
                 jobs.append((streams[i].n_tokens, known, bodies[i]))

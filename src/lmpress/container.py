@@ -14,6 +14,10 @@ from .errors import FormatError
 
 MAGIC = b"\x89LMP"
 VERSION = 2  # 2 added online adaptation (adapt, group); 1 is still read
+VERSION_FLOAT = 3  # 2 + an engine record; written only by float engines (hf:, gguf:)
+ENGINE_INTEGER = 0  # the built-in integer engine (versions 1 and 2)
+ENGINE_KINDS = {1: "hf", 2: "gguf"}  # version 3's engine byte (float_engine/__init__.py)
+MAX_FINGERPRINT = 4096  # bytes of the engine fingerprint (UTF-8 JSON)
 ADAPT_NONE, ADAPT_MIX1 = 0, 1  # how LM streams are coded (docs/FORMAT.md)
 KIND_RAW, KIND_LM, KIND_LZMA = 0, 1, 2
 KIND_NAMES = {KIND_RAW: "raw", KIND_LM: "lm", KIND_LZMA: "lzma"}
@@ -72,6 +76,8 @@ class Header:
     adapt: int = ADAPT_NONE  # ADAPT_MIX1: LM streams mixed with online adaptive models
     group: int = 0  # adaptive streams advance in lockstep groups of this many
     version: int = VERSION
+    engine: int = ENGINE_INTEGER  # version 3: ENGINE_KINDS key of the float engine
+    fingerprint: bytes = b""  # version 3: the float engine's fingerprint, UTF-8 JSON
 
     def pack(self) -> bytes:
         name = self.model_name.encode("utf-8")
@@ -80,6 +86,8 @@ class Header:
         out += struct.pack("<Q", self.original_size) + self.checksum
         if self.version >= 2:
             out += bytes([self.adapt]) + _varint(self.group)
+        if self.version >= 3:
+            out += bytes([self.engine]) + _varint(len(self.fingerprint)) + self.fingerprint
         out += _varint(len(self.streams))
         for s in self.streams:
             out += bytes([s.kind]) + _varint(s.n_bytes) + _varint(s.n_tokens) + _varint(s.n_coded)
@@ -93,9 +101,9 @@ class Header:
                               "check the file name, or compress it first")
         r = _Reader(data, 4)
         version, _flags = r.take(2)
-        if not 1 <= version <= VERSION:
+        if not 1 <= version <= VERSION_FLOAT:
             raise FormatError(f"archive format version {version} is newer than this lmpress "
-                              f"(reads up to {VERSION}); upgrade lmpress")
+                              f"(reads up to {VERSION_FLOAT}); upgrade lmpress")
         name_len = r.take(1)[0]
         try:
             name = r.take(name_len).decode("utf-8")
@@ -108,8 +116,17 @@ class Header:
         if adapt not in (ADAPT_NONE, ADAPT_MIX1):
             raise FormatError(f"archive uses adaptation method {adapt}, unknown to this "
                               "lmpress; upgrade lmpress")
-        if adapt and not 1 <= group <= 4096:
+        if (adapt or version >= 3) and not 1 <= group <= 4096:
             raise FormatError("corrupt archive: impossible stream group size")
+        engine, fingerprint = ENGINE_INTEGER, b""
+        if version >= 3:
+            engine, n_fp = r.take(1)[0], r.varint()
+            if engine not in ENGINE_KINDS:
+                raise FormatError(f"archive was coded by engine kind {engine}, unknown to "
+                                  "this lmpress; upgrade lmpress")
+            if n_fp > MAX_FINGERPRINT:
+                raise FormatError("corrupt archive: its engine fingerprint is too long")
+            fingerprint = r.take(n_fp)
         n_streams = r.varint()
         if n_streams > (len(data) - r.pos) // 4 or n_streams > size:
             raise FormatError(f"truncated or corrupt archive: its table lists {n_streams} "
@@ -120,7 +137,8 @@ class Header:
             if kind not in KIND_NAMES:
                 raise FormatError(f"corrupt archive: unknown stream kind {kind}")
             streams.append(StreamEntry(kind, r.varint(), r.varint(), r.varint()))
-        header = cls(name, wd, td, size, checksum, tuple(streams), adapt, group, version)
+        header = cls(name, wd, td, size, checksum, tuple(streams), adapt, group, version,
+                     engine, fingerprint)
         header._validate(len(data) - r.pos - 4)
         return header, r.pos
 

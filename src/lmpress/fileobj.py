@@ -67,13 +67,16 @@ class LmpressFile(io.BufferedIOBase):
     `filename` is a path or an existing binary file object (not closed by `close()`).
     `model`, `level` and `backend` are passed to Compressor / Decompressor;
     `max_output_size` bounds the total decoded bytes (OutputLimitError beyond it).
+    `verify` (writing) decodes each member right after coding it (codec.VerifyError if it
+    differs); `force` (reading) decodes a float engine's archive despite a different
+    engine fingerprint (docs/FLOAT_ENGINES.md).
     """
 
     def __init__(self, filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *,
                  model=None, level: int | None = None, backend: str | None = None,
                  max_output_size: int | None = None,
                  member_bytes: int = DEFAULT_MEMBER_BYTES, progress: Progress | None = None,
-                 adapt: bool = True):
+                 adapt: bool = True, verify: bool = False, force: bool = False):
         self._fp: BinaryIO | None = None  # set first: close() may run on a failed init
         if mode not in _MODES:
             raise ValueError(f"invalid mode {mode!r}; use 'r', 'w', 'x' or 'a' (+'b')")
@@ -83,12 +86,13 @@ class LmpressFile(io.BufferedIOBase):
         self._pos = 0  # position in the uncompressed data
         self.stats = CodingStats()  # summed over the members written so far
         if self.mode == "rb":
-            self._decomp = Decompressor(model, backend=backend, progress=progress)
+            self._decomp = Decompressor(model, backend=backend, progress=progress,
+                                        force=force)
             self._max_output_size = max_output_size
             self._buffer, self._offset, self._n_decoded = b"", 0, 0
         else:  # load the model before touching the file, so a bad model leaves none
             self._comp = Compressor(model, level=level, backend=backend, progress=progress,
-                                    adapt=adapt)
+                                    adapt=adapt, verify=verify)
             self._member_bytes = member_bytes
             self._pending = bytearray()
             self._n_members = 0

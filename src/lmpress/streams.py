@@ -6,6 +6,11 @@ lockstep groups of `group` streams, in archive order, sharing one `Adaptation` s
 group: the adaptive candidates (tokens only), the language model (parallel chunks), then
 mixing and range coding in lockstep order. The decoder does all three per step.
 
+Float engines (`engine.stepwise`) give last-bit differences for other batch shapes, so
+for them the LM pass steps one position at a time over exactly the decoder's inputs: BOS,
+then each stream's tokens, then zeros once a stream has ended (both decoders feed that),
+in the decoder's batches (plain streams in table order, `batch` at a time).
+
 An optional `recorder` (None when compressing; `lmpress inspect` passes one) sees what
 the encoder computes anyway: `recorder.batch(positions)` is called before each batch's LM
 pass with the batch's positions in the list of LM streams (file order) and returns an
@@ -52,6 +57,8 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     given, is called with each chunk's tables (B, l, V) and want ids (B, l, k)."""
     B, L = inp.shape
     chunk = max(1, min(engine.cfg.window, (1 << 21) // (B * engine.cfg.vocab_size)))
+    if getattr(engine, "stepwise", False):
+        chunk = 1  # the decoder's (B, 1) steps
     st = engine.lm.new_state(B)
     starts, freqs, totals = [], [], []
     for c in range(0, L, chunk):
@@ -73,6 +80,8 @@ def encode_plain(engine, streams: list[np.ndarray], progress: Progress, recorder
     """Range-code independent streams; returns (payload, estimated bits) per stream."""
     results = [None] * len(streams)
     order = sorted(range(len(streams)), key=lambda i: -len(streams[i]))
+    if getattr(engine, "stepwise", False):
+        order = list(range(len(streams)))  # the decoder's batches: table order
     for g in range(0, len(order), engine.batch_size):
         group = order[g:g + engine.batch_size]
         observe = recorder.batch(group) if recorder is not None else None
@@ -91,10 +100,13 @@ def encode_plain(engine, streams: list[np.ndarray], progress: Progress, recorder
     return results
 
 
-def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress):
-    """Decode independent streams given (index, n_tokens, body); yields (index, tokens)."""
-    for g in range(0, len(jobs), engine.batch_size):
-        group = jobs[g:g + engine.batch_size]
+def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress,
+                 batch: int | None = None):
+    """Decode independent streams given (index, n_tokens, body), `batch` (default the
+    engine's batch size) at a time; yields (index, tokens)."""
+    batch = batch or engine.batch_size
+    for g in range(0, len(jobs), batch):
+        group = jobs[g:g + batch]
         B, n = len(group), [j[1] for j in group]
         decs = [RangeDecoder(j[2]) for j in group]
         toks = np.zeros((B, max(n)), dtype=np.int64)
@@ -105,11 +117,26 @@ def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress)
             cum = np.cumsum(f, -1)
             for b in range(B):
                 if t < n[b]:
-                    toks[b, t] = cur[b, 0] = _decode_token(decs[b], (), f[b], cum[b])
+                    toks[b, t] = _decode_token(decs[b], (), f[b], cum[b])
+            cur[:, 0] = toks[:, t]  # 0 once a stream has ended, as the encoder pads
             progress(int(engine.tok.n_bytes[toks[:, t]].sum()))
         for b, (idx, nb, _) in enumerate(group):
             _check_end(decs[b])
             yield idx, toks[b, :nb]
+
+
+class RemappedRecorder:
+    """A recorder seen through a renumbering of the streams (the Compressor codes a
+    subset again: plain streams of a stepwise engine after fallback)."""
+
+    def __init__(self, recorder, positions: list[int]):
+        self.recorder, self.positions = recorder, positions
+
+    def batch(self, group: list[int]):
+        return self.recorder.batch([self.positions[g] for g in group])
+
+    def costs(self, bits) -> None:
+        self.recorder.costs(bits)
 
 
 # -- one token: binary events first, then the LM table without the candidates ----------

@@ -183,7 +183,7 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
                    backend: str | None = None, fallback: bool = True, adapt: bool = True
                    ) -> tuple[list[Codec], list[str]]:
     """One codec per distinct model behind `levels`, plus one per model in `models`
-    (shipped names, .safetensors paths or loaded IntegerWeights)."""
+    (shipped names, .safetensors paths, loaded IntegerWeights, or hf:DIR / gguf:FILE)."""
     from ..model.registry import model_for_level
 
     by_model: dict[str, list[int]] = {}
@@ -207,8 +207,11 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
 def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
                    fallback: bool, adapt: bool) -> Codec:
     from ..codec import Compressor, Decompressor
+    from ..float_engine import is_float_spec
     from ..model.registry import MODELS_DIR, SHIPPED, load_model
 
+    if is_float_spec(spec):
+        return _float_codec(str(spec), backend, fallback, adapt)
     weights = load_model(spec)  # type: ignore[arg-type]
     if isinstance(spec, str) and spec in SHIPPED:
         model_bytes = (MODELS_DIR / SHIPPED[spec].file).stat().st_size
@@ -232,6 +235,35 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
 
     codec = Codec(name, key, comp.compress, decomp.decompress,
                   model_bytes=model_bytes, is_model=True, extras=extras)
+    return codec
+
+
+def _float_codec(spec: str, backend: str | None, fallback: bool, adapt: bool) -> Codec:
+    """hf:DIR / gguf:FILE coded by a float engine (docs/FLOAT_ENGINES.md): same-machine
+    archives; the model size is that of the files its digest covers."""
+    from ..codec import Compressor, Decompressor
+    from ..errors import LmpressError
+    from ..float_engine import load_float_model
+
+    try:
+        model = load_float_model(spec, backend)
+    except LmpressError as e:
+        raise BenchError(str(e)) from None
+    comp = Compressor(model, fallback=fallback, adapt=adapt,
+                      progress=lambda n: codec.progress(n))
+    decomp = Decompressor(model, progress=lambda n: codec.progress(n))
+    name = f"lmpress ({model.name})" + " no-fallback" * (not fallback)
+    name += " no-adapt" * (not adapt)
+    key = (f"lmpress:{model.name}:{model.digest[:16]}:fallback={int(fallback)}"
+           f":adapt={int(adapt)}")
+
+    def extras() -> dict:
+        s = comp.stats
+        return {"estimate_bits": s.estimate_bits, "lm_bytes_in": s.lm_bytes_in,
+                "lm_bytes_out": s.lm_bytes_out, "n_tokens": s.n_tokens}
+
+    codec = Codec(name, key, comp.compress, decomp.decompress,
+                  model_bytes=model.n_file_bytes, is_model=True, extras=extras)
     return codec
 
 

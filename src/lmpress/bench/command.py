@@ -47,8 +47,9 @@ def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
                    help="levels to measure, e.g. 1,6,9 (default: the distinct models behind "
                         "1..9, or none when -m is given)")
     p.add_argument("-m", "--model", action="append", default=[], metavar="NAME_OR_PATH",
-                   help="also measure this shipped model or .safetensors file (repeatable); "
-                        "with --estimate also hf:DIR (transformers) or gguf:FILE")
+                   help="also measure this shipped model or .safetensors file, or hf:DIR "
+                        "(transformers) or gguf:FILE (llama.cpp), coded by a float engine "
+                        "(repeatable)")
     p.add_argument("--estimate", action="store_true",
                    help="also score every model without coding: bits/byte, byte and word "
                         "perplexity as lm-evaluation-harness computes them")
@@ -98,12 +99,9 @@ def _levels(text: str | None, models: list[str]) -> list[int]:
 def make_scorers(args: argparse.Namespace) -> list:
     """--estimate: a scorer per -m model and per built-in model behind the levels."""
     from ..model.registry import model_for_level
-    from .scorers import is_float_model, load_scorer
+    from .scorers import load_scorer
 
     if not args.estimate:
-        float_models = [m for m in args.model if is_float_model(m)]
-        if float_models:
-            raise BenchError(f"{float_models[0]} has no coder; measure it with --estimate")
         return []
     specs = list(args.model)
     if "lmpress" in parse_codec_names(args.codecs):
@@ -120,8 +118,6 @@ def make_scorers(args: argparse.Namespace) -> list:
 
 
 def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
-    from .scorers import is_float_model
-
     names = parse_codec_names(args.codecs)
     classical, notes = classical_codecs([n for n in names if n in CLASSICAL])
     if args.quick:
@@ -131,8 +127,7 @@ def make_codecs(args: argparse.Namespace) -> tuple[list[Codec], list[str]]:
         levels = _levels(args.lmpress_levels, args.model)
         if args.quick and levels:
             levels = [min(levels)]
-        coded = [m for m in args.model if not is_float_model(m)]
-        models, more = lmpress_codecs(levels=levels, models=coded, backend=args.backend,
+        models, more = lmpress_codecs(levels=levels, models=args.model, backend=args.backend,
                                       fallback=not args.no_fallback, adapt=not args.no_adapt)
         codecs += models
         notes += more

@@ -9,6 +9,7 @@ is exactly what the range coder pays for that token without adaptation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,22 @@ from .estimate import EstimateError, Scorer
 from .inputs import BenchError
 
 HF_PREFIX, GGUF_PREFIX = "hf:", "gguf:"
-DEFAULT_MAX_LEN = 2048  # lm-eval's HFLM default when the config names no length
 
 
 def is_float_model(spec: object) -> bool:
-    """hf: and gguf: models have no coder: they are measured by the estimate only."""
+    """hf: and gguf: models run in float (transformers, llama.cpp), not the integer engine."""
     return isinstance(spec, str) and spec.startswith((HF_PREFIX, GGUF_PREFIX))
+
+
+@contextmanager
+def _as_bench_error():
+    """float_engine's loaders (shared with the codec) raise their own error class."""
+    from ..float_engine import FloatEngineError
+
+    try:
+        yield
+    except FloatEngineError as e:
+        raise BenchError(str(e)) from None
 
 
 def load_scorer(spec: object, backend: str | None = None) -> Scorer:
@@ -79,30 +90,15 @@ class HFScorer:
     """A causal LM saved with `save_pretrained` in a local directory, run in float32."""
 
     def __init__(self, path: str):
-        try:
-            import torch
-            import transformers
-        except ImportError:
-            raise BenchError(f"hf:{path} needs transformers and torch; install them with: "
-                             "pip install 'lmpress[hf]'") from None
-        if not Path(path, "config.json").is_file():
-            raise BenchError(f"hf:{path}: no config.json there; give a directory written by "
-                             "save_pretrained")
-        self.torch = torch
-        self.tok = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype=torch.float32).float().eval()
+        from ..float_engine.hf import load_hf  # the codec's hf: engine loads the same way
+
+        with _as_bench_error():
+            loaded = load_hf(path)
+        import torch
+
+        self.torch, self.tok, self.model = torch, loaded.tok, loaded.model
         self.name, self.key = f"hf:{Path(path).name}", f"hf:{Path(path).resolve()}"
-        start = self.tok.bos_token_id
-        self.start_id = start if start is not None else self.tok.eos_token_id
-        if self.start_id is None:
-            raise BenchError(f"hf:{path}: the tokenizer has neither a BOS nor an EOS token "
-                             "to start from")
-        cfg = self.model.config
-        lengths = [getattr(cfg, a, None) for a in ("n_positions", "max_position_embeddings",
-                                                    "n_ctx")]
-        length = next((n for n in lengths if n), None) or self.tok.model_max_length
-        self.max_len = int(length) if length and length < 1e9 else DEFAULT_MAX_LEN
+        self.start_id, self.max_len = loaded.start_id, loaded.max_len
 
     def tokenize(self, data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
         try:
@@ -143,17 +139,12 @@ class GGUFScorer:
     """A GGUF file through llama-cpp-python (CPU here; untested in this repository's CI)."""
 
     def __init__(self, path: str):
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise BenchError(f"gguf:{path} needs llama-cpp-python; install it with: "
-                             "pip install 'lmpress[gguf]'") from None
-        if not Path(path).is_file():
-            raise BenchError(f"gguf:{path}: no such file")
-        self.llm = Llama(model_path=path, n_ctx=0, logits_all=True, verbose=False)
+        from ..float_engine.gguf import open_gguf, start_token  # shared with the codec
+
+        with _as_bench_error():
+            self.llm = open_gguf(path, n_ctx=0, logits_all=True)
         self.name, self.key = f"gguf:{Path(path).name}", f"gguf:{Path(path).resolve()}"
-        bos = self.llm.token_bos()
-        self.start_id = bos if bos is not None and bos >= 0 else self.llm.token_eos()
+        self.start_id = start_token(self.llm)
         self.max_len = self.llm.n_ctx()
 
     def tokenize(self, data: bytes) -> tuple[np.ndarray, np.ndarray]:

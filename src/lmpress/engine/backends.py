@@ -26,6 +26,11 @@ class NumpyBackend:
     def to_numpy(self, a: np.ndarray) -> np.ndarray:
         return a
 
+    def narrow(self, a: Any) -> np.ndarray:
+        """An integer table kept in its own narrow dtype (int8 embeddings: 8x less memory
+        than int64); arithmetic with int64 arrays promotes, so values are unchanged."""
+        return np.asarray(a)
+
     def matrix(self, w: np.ndarray, exact_bound: int) -> np.ndarray:
         """Prepare an integer matrix (in, out) for `matmul`; float32 when exact."""
         return w.astype(np.float32 if exact_bound < FP32_EXACT else np.float64)
@@ -87,10 +92,23 @@ class NumpyBackend:
         return np.where((r + 1) * (r + 1) <= n, r + 1, r)
 
 
+class Int8Matrix:
+    """A weight matrix (in, out) kept as int8 for `torch._int_mm`, zero-padded so both
+    sides are multiples of 8 as cuBLAS asks; int8 x int8 sums in int32 are exact for any
+    K < 2**31 / 127**2 (about 133 000), so results equal the float path's integers."""
+
+    def __init__(self, torch, w: np.ndarray, device):
+        self.k, self.n = w.shape
+        kp, n_pad = -(-self.k // 8) * 8, -(-self.n // 8) * 8
+        padded = np.zeros((kp, n_pad), dtype=np.int8)
+        padded[:self.k, :self.n] = w
+        self.w = torch.as_tensor(padded, device=device)
+
+
 class TorchBackend:
     name = "torch"
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", int8_mm: bool | None = None):
         try:
             import torch
         except ImportError as e:
@@ -105,6 +123,9 @@ class TorchBackend:
         torch.backends.cuda.matmul.allow_tf32 = False  # TF32 would round the products
         torch.backends.cudnn.allow_tf32 = False
         self.name = f"torch-{self.device.type}"
+        # int8 matrix products (torch._int_mm): the default on CUDA, where they are the
+        # fast path; on CPU only when asked (there they are slower than float32 BLAS)
+        self.int8_mm = self.device.type == "cuda" if int8_mm is None else int8_mm
 
     def asint(self, a: Any):
         t = self.torch
@@ -115,12 +136,30 @@ class TorchBackend:
     def to_numpy(self, a) -> np.ndarray:
         return a.cpu().numpy()
 
+    def narrow(self, a: Any):
+        return self.torch.as_tensor(np.asarray(a), device=self.device)
+
     def matrix(self, w: np.ndarray, exact_bound: int):
+        w = np.asarray(w)
+        if self.int8_mm and w.dtype == np.int8:
+            return Int8Matrix(self.torch, w, self.device)
         dtype = self.torch.float32 if exact_bound < FP32_EXACT else self.torch.float64
-        return self.torch.as_tensor(np.asarray(w), device=self.device).to(dtype)
+        return self.torch.as_tensor(w, device=self.device).to(dtype)
 
     def matmul(self, x, w):
+        if isinstance(w, Int8Matrix):
+            return self._int8_matmul(x, w)
         return self.torch.matmul(x.to(w.dtype), w).to(self.torch.int64)
+
+    def _int8_matmul(self, x, w: Int8Matrix):
+        """x (..., K) int64 holding int8 values, times an Int8Matrix, exactly in int32.
+        Rows are padded to a multiple of 8 and at least 24 (cuBLAS wants more than 16)."""
+        t = self.torch
+        lead, m = x.shape[:-1], int(np.prod(x.shape[:-1]))
+        rows = max(24, -(-m // 8) * 8)
+        a = t.zeros((rows, w.w.shape[0]), dtype=t.int8, device=self.device)
+        a[:m, :w.k] = x.reshape(m, w.k)
+        return t._int_mm(a, w.w)[:m, :w.n].to(t.int64).reshape(*lead, w.n)
 
     def amax(self, x, axis: int):
         return x.amax(dim=axis, keepdim=True)
@@ -155,8 +194,11 @@ class TorchBackend:
         return self.torch.where((r + 1) * (r + 1) <= n, r + 1, r)
 
 
-def get_backend(name: str | None = None):
-    """'numpy' (default), 'torch' / 'torch-cpu', or 'torch-cuda'."""
+def get_backend(name=None):
+    """'numpy' (default), 'torch' / 'torch-cpu', or 'torch-cuda' (int8 matrix products);
+    a backend object is returned as it is."""
+    if isinstance(name, (NumpyBackend, TorchBackend)):
+        return name
     if name in (None, "numpy"):
         return NumpyBackend()
     if name in ("torch", "torch-cpu"):

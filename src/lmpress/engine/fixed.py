@@ -30,9 +30,21 @@ class FixedPoint:
     exp_range: int = 24  # exp table covers 0 .. 24 nats; beyond is 0
     silu_range: int = 16  # silu table covers -16 .. 16; beyond: 0 or x
     freq_bits: int = 28  # frequency tables total 2**28 plus one per token
+    # Fields added later; left out of the file while they hold their defaults (see
+    # EXTENSION_FIELDS), so older model files keep their bytes.
+    freq_exp_frac: int = 0  # frac of a finer exp table for the frequency table; 0 = exp_frac
+    qk_norm_frac: int = 0  # q/k before a per-head RMSNorm (config.qk_norm); 0 = unused
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        return {k: v for k, v in d.items() if k not in EXTENSION_FIELDS or v != 0}
+
+    @property
+    def extended(self) -> bool:
+        return any(getattr(self, f) != 0 for f in EXTENSION_FIELDS)
+
+
+EXTENSION_FIELDS = ("freq_exp_frac", "qk_norm_frac")
 
 
 def rshift(xp, x, s: int):

@@ -30,8 +30,8 @@ class StreamState:
     """KV ring buffers of the last `window` positions for B streams advancing together."""
 
     pos: int  # position of the next token
-    keys: list[Any]  # per layer (B, H, W, hs) float64, rotated keys
-    values: list[Any]  # per layer (B, H, W, hs) float64
+    keys: list[Any]  # per layer (B, Hkv, W, hs) float64, rotated keys
+    values: list[Any]  # per layer (B, Hkv, W, hs) float64
     slot_pos: Any  # (W,) int64 position held by each ring slot, -1 = empty
 
 
@@ -47,27 +47,33 @@ class IntegerLM:
         self.fp = weights.fixed
         self.xp = xp = get_backend(backend)
         t = weights.tensors
-        C, Hd = self.cfg.n_embd, self.cfg.n_hidden
+        C, Hd, A = self.cfg.n_embd, self.cfg.n_hidden, self.cfg.attn_width
 
         def lin(name: str, k: int, q_name: str | None = None):
             q, m = t[q_name or name + ".q"], np.asarray(t[name + ".m"], dtype=np.int64)
             return (xp.matrix(np.ascontiguousarray(q.T), k * ACT_MAX**2), xp.asint(m),
                     self._f64_mult(m, k))
 
-        self.wte_q = xp.asint(t["wte.q"])
+        self.wte_q = xp.narrow(t["wte.q"])  # int8; rows become int64 when scaled
         self.wte_m = xp.asint(t["wte.m"])
-        self.head = lin("wte", C)
+        self.head = lin("wte", C) if self.cfg.tie_embeddings else lin("head", C)
         self.layers = []
         for i in range(self.cfg.n_layer):
             p = f"layers.{i}."
             self.layers.append({
                 "norm_attn": xp.asint(t[p + "norm_attn"]),
                 "norm_mlp": xp.asint(t[p + "norm_mlp"]),
-                **{n: lin(p + n, C) for n in ("wq", "wk", "wv", "wo", "w_gate", "w_up")},
+                **{n: lin(p + n, C) for n in ("wq", "wk", "wv", "w_gate", "w_up")},
+                "wo": lin(p + "wo", A),
                 "w_down": lin(p + "w_down", Hd),
+                **{n: xp.asint(t[p + n]) for n in ("bq", "bk", "bv") if self.cfg.qkv_bias},
+                **{n: xp.asint(t[p + n]) for n in ("q_norm", "k_norm") if self.cfg.qk_norm},
             })
         self.norm_out = xp.asint(t["norm_out"])
         self.exp_table = xp.asint(t["tables.exp"])
+        # the frequency table's exp: a finer table when the model file has one
+        self.freq_exp = xp.asint(t["tables.exp_freq"]) if self.fp.freq_exp_frac \
+            else self.exp_table
         self.silu_table = xp.asint(t["tables.silu"])
         self.rope_cos = xp.asint(t["tables.rope_cos"])
         self.rope_sin = xp.asint(t["tables.rope_sin"])
@@ -89,7 +95,7 @@ class IntegerLM:
     # -- state ---------------------------------------------------------------------------
     def new_state(self, batch: int) -> StreamState:
         c, xp = self.cfg, self.xp
-        shape = (batch, c.n_head, c.window, c.head_size)
+        shape = (batch, c.kv_heads, c.window, c.head_size)
         zeros = [xp.f64(xp.full(shape, 0)) for _ in range(c.n_layer)]
         return StreamState(0, zeros, [z * 0 for z in zeros], xp.full((c.window,), -1))
 
@@ -111,11 +117,30 @@ class IntegerLM:
         return self.xp.cat([rshift(self.xp, a * cos - b * sin, s),
                             rshift(self.xp, a * sin + b * cos, s)], -1)
 
-    def _heads(self, x):
+    def _heads(self, x, n_head: int):
+        """(B, L, n_head * hs) -> (B, n_head, L, hs)."""
         B, L, _ = x.shape
-        return x.reshape(B, L, self.cfg.n_head, self.cfg.head_size).transpose(0, 2, 1, 3) \
-            if isinstance(x, np.ndarray) else \
-            x.reshape(B, L, self.cfg.n_head, self.cfg.head_size).permute(0, 2, 1, 3)
+        x = x.reshape(B, L, n_head, self.cfg.head_size)
+        return x.transpose(0, 2, 1, 3) if isinstance(x, np.ndarray) else x.permute(0, 2, 1, 3)
+
+    def _project(self, layer: dict, name: str, xq, row_m, frac: int, n_head: int):
+        """One of q, k, v as heads (B, n_head, L, hs) at `frac`, with its bias if any."""
+        y = self._linear(xq, row_m, layer["w" + name], frac)
+        if self.cfg.qkv_bias:
+            y = y + layer["b" + name]
+        return self._heads(y, n_head)
+
+    def _head_norm(self, x, gain):
+        """Per-head RMSNorm (Qwen3's q_norm / k_norm): x (B, H, L, hs) at qk_norm_frac ->
+        x * gain / rms(x) at qk_frac, by integer square root and integer division."""
+        xp, fp = self.xp, self.fp
+        x = xp.clip(x, -(2**27), 2**27)  # squares summed over a head stay below 2**63
+        mean_sq = xp.sum(x * x, -1) // x.shape[-1]
+        rms = xp.clip(xp.isqrt(xp.clip(mean_sq, 0, 2**52 - 1)), 1, 2**40)
+        shift = fp.gain_frac - fp.qk_frac  # real x*g/rms = (x*g) / (rms * 2**gain_frac)
+        if shift >= 0:
+            return (2 * x * gain + (rms << shift)) // (2 * (rms << shift))
+        return (2 * (x * gain << -shift) + rms) // (2 * rms)
 
     def _masks(self, st: StreamState, pos):
         """Which keys each query may see, shared by all layers: (L, W) over the ring (None
@@ -135,36 +160,45 @@ class IntegerLM:
         return ring_ok, chunk_ok
 
     def _attention(self, layer: dict, i: int, h, st: StreamState, pos, masks):
-        xp, fp, W = self.xp, self.fp, self.cfg.window
+        xp, fp, W, c = self.xp, self.fp, self.cfg.window, self.cfg
         xq, row_m = rms_norm_quant(xp, h, layer["norm_attn"], fp)
-        q = self._rotate(self._heads(self._linear(xq, row_m, layer["wq"], fp.qk_frac)), pos)
-        k = self._rotate(self._heads(self._linear(xq, row_m, layer["wk"], fp.qk_frac)), pos)
-        v = self._heads(self._linear(xq, row_m, layer["wv"], fp.v_frac))
+        qk_frac = fp.qk_norm_frac if c.qk_norm else fp.qk_frac
+        q = self._project(layer, "q", xq, row_m, qk_frac, c.n_head)
+        k = self._project(layer, "k", xq, row_m, qk_frac, c.kv_heads)
+        v = self._project(layer, "v", xq, row_m, fp.v_frac, c.kv_heads)
+        if c.qk_norm:
+            q, k = self._head_norm(q, layer["q_norm"]), self._head_norm(k, layer["k_norm"])
+        q, k = self._rotate(q, pos), self._rotate(k, pos)
         q, k, v = (xp.f64(xp.clip(a, -QK_CLIP, QK_CLIP)) for a in (q, k, v))
+        B, L = h.shape[0], h.shape[1]
+        # Grouped-query attention: query heads (B, Hkv, G, L, hs) meet the keys and values
+        # of their group (B, Hkv, 1, ., hs) by broadcasting; G = 1 without grouping.
+        q = q.reshape(B, c.kv_heads, c.n_head // c.kv_heads, L, c.head_size)
         slots = pos % W
         ring_ok, chunk_ok = masks
         if chunk_ok is None:  # one step: write the ring, then attend over it
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
-            scores = xp.matmul_f64(q, _swap(st.keys[i]))  # (B, H, 1, W)
+            scores = xp.matmul_f64(q, _swap(st.keys[i][:, :, None]))  # (B, Hkv, G, 1, W)
             e = softmax_weights(xp, scores, ring_ok, 2 * fp.qk_frac, self.exp_table, fp)
-            num = xp.matmul_f64(xp.f64(e), st.values[i])  # (B, H, 1, hs)
+            num = xp.matmul_f64(xp.f64(e), st.values[i][:, :, None])  # (B, Hkv, G, 1, hs)
         else:  # a chunk of L <= W positions: the ring before it, then the chunk itself.
             # Scores and weighted sums are taken against the two parts separately (no
             # copy of the ring); integer sums do not depend on grouping.
-            scores = xp.cat([xp.matmul_f64(q, _swap(st.keys[i])),
-                             xp.matmul_f64(q, _swap(k))], -1)  # (B, H, L, W + L)
+            scores = xp.cat([xp.matmul_f64(q, _swap(st.keys[i][:, :, None])),
+                             xp.matmul_f64(q, _swap(k[:, :, None]))], -1)  # (.., L, W + L)
             e = softmax_weights(xp, scores, xp.cat([ring_ok, chunk_ok], 1), 2 * fp.qk_frac,
                                 self.exp_table, fp)
             ef = xp.f64(e)
-            num = xp.matmul_f64(ef[..., :W], st.values[i]) + xp.matmul_f64(ef[..., W:], v)
+            num = xp.matmul_f64(ef[..., :W], st.values[i][:, :, None]) + \
+                xp.matmul_f64(ef[..., W:], v[:, :, None])
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
         e_sum = xp.sum(e, -1)
         out = (2 * num + e_sum) // (2 * e_sum)  # num / e_sum rounded half up
-        B, L = h.shape[0], h.shape[1]
+        out = out.reshape(B, c.n_head, L, c.head_size)
         out = (out.transpose(0, 2, 1, 3) if isinstance(out, np.ndarray)
-               else out.permute(0, 2, 1, 3)).reshape(B, L, self.cfg.n_embd)
+               else out.permute(0, 2, 1, 3)).reshape(B, L, c.attn_width)
         oq, om = quant_rows(xp, out, fp.v_frac, fp)
         return self._linear(oq, om, layer["wo"], fp.res_frac)
 
@@ -202,4 +236,4 @@ class IntegerLM:
 
     def freqs(self, logits):
         """Integer frequency tables (..., V) from `forward`'s logits."""
-        return freq_table(self.xp, logits, self.exp_table, self.fp)
+        return freq_table(self.xp, logits, self.freq_exp, self.fp)

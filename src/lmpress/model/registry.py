@@ -1,7 +1,10 @@
-"""The one registry of shipped models: name -> file and sha256, plus level mapping."""
+"""The one registry of shipped models: name -> file and sha256, plus level mapping; and
+the user's models directory, where `lmpress convert` installs models by name."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,8 +49,57 @@ def _load_shipped(name: str) -> IntegerWeights:
     return IntegerWeights.load(MODELS_DIR / entry.file, expected_sha256=entry.sha256)
 
 
+# A model name that can be a file name in the user's models directory: no path parts,
+# and short enough for the archive header's one-byte name length.
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def user_models_dir() -> Path:
+    """$LMPRESS_MODELS_DIR, else $XDG_DATA_HOME/lmpress/models (~/.local/share/...)."""
+    if os.environ.get("LMPRESS_MODELS_DIR"):
+        return Path(os.environ["LMPRESS_MODELS_DIR"])
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "lmpress" / "models"
+
+
+def is_user_model_name(name: str) -> bool:
+    return bool(_USER_NAME.fullmatch(name)) and not name.endswith(".safetensors")
+
+
+def user_model_path(name: str) -> Path:
+    """Where the user model `name` lives (whether or not it exists yet)."""
+    if not is_user_model_name(name):
+        raise ModelNotFoundError(f"{name!r} is not a usable model name; use letters, digits "
+                                 "and . _ + - (at most 128), not starting with a symbol")
+    return user_models_dir() / f"{name}.safetensors"
+
+
+def list_user_models() -> list[Path]:
+    """Model files in the user's models directory, by name."""
+    d = user_models_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob("*.safetensors") if is_user_model_name(p.stem))
+
+
+def user_models() -> list[tuple[str, Path, str]]:
+    """(name, path, summary) of each model in the user's models directory."""
+    from ..errors import ModelFileError
+    from .weights import read_metadata
+
+    rows = []
+    for path in list_user_models():
+        try:
+            summary = read_metadata(path).get("summary", "")
+        except ModelFileError as e:
+            summary = f"unreadable: {e}"
+        rows.append((path.stem, path, summary))
+    return rows
+
+
 def load_model(spec: str | Path | IntegerWeights | None = None) -> IntegerWeights:
-    """A shipped model by name, a model file by path, or an already loaded model."""
+    """A shipped model by name, a user model (`lmpress convert`) by name, a model file by
+    path, or an already loaded model."""
     if isinstance(spec, IntegerWeights):
         return spec
     name = str(spec) if spec is not None else DEFAULT_MODEL
@@ -56,9 +108,12 @@ def load_model(spec: str | Path | IntegerWeights | None = None) -> IntegerWeight
     path = Path(name)
     if path.suffix == ".safetensors" and path.is_file():
         return IntegerWeights.load(path)
-    known = ", ".join(sorted(SHIPPED)) or "none"
-    raise ModelNotFoundError(f"model {name!r} is not installed (shipped models: {known}); "
-                             "pass a shipped name or a path to a .safetensors model file")
+    if is_user_model_name(name) and user_model_path(name).is_file():
+        return IntegerWeights.load(user_model_path(name))
+    known = ", ".join(sorted(SHIPPED) + [p.stem for p in list_user_models()]) or "none"
+    raise ModelNotFoundError(f"model {name!r} is not installed (installed models: {known}); "
+                             "pass a model name, a path to a .safetensors model file, or "
+                             "convert one with `lmpress convert`")
 
 
 from . import shipped as _shipped  # noqa: E402,F401  (fills SHIPPED)

@@ -36,6 +36,9 @@ class ByteTokenizer:
     def __init__(self, json_text: str):
         self.json_text = json_text
         self.hf = Tokenizer.from_str(json_text)
+        # the text "<|bos|>" in the input is ordinary bytes, not the start token (the
+        # flag is not saved in the JSON, so it is set on every load)
+        self.hf.encode_special_tokens = True
         self.digest = hashlib.sha256(json_text.encode()).hexdigest()
         char_to_byte = _byte_alphabet()
         vocab = self.hf.get_vocab()

@@ -16,6 +16,11 @@ from ..errors import ModelFileError
 from .config import ModelConfig
 
 FILE_FORMAT = "lmpress-int8-v1"
+# Files whose config or fixed-point layout uses a field added later (grouped-query
+# attention, biases, a separate head, ...): an older lmpress refuses them by this name
+# instead of running them wrongly. Version 1 files are written exactly as before.
+FILE_FORMAT_V2 = "lmpress-int8-v2"
+READABLE_FORMATS = (FILE_FORMAT, FILE_FORMAT_V2)
 
 
 @dataclass
@@ -28,11 +33,19 @@ class IntegerWeights:
     tokenizer_json: str
     tensors: dict[str, np.ndarray]
     digest: str = ""
+    summary: str = ""  # one line for `lmpress models` (converted models say their source)
+
+    @property
+    def file_format(self) -> str:
+        return FILE_FORMAT_V2 if self.config.extended or self.fixed.extended else FILE_FORMAT
 
     def to_bytes(self) -> bytes:
-        meta = {"format": FILE_FORMAT, "name": self.name, "config": self.config.to_json(),
+        meta = {"format": self.file_format, "name": self.name,
+                "config": self.config.to_json(),
                 "fixed_point": json.dumps(self.fixed.to_dict(), sort_keys=True),
                 "tokenizer": self.tokenizer_json}
+        if self.summary:
+            meta["summary"] = self.summary
         data = save({k: np.ascontiguousarray(v) for k, v in sorted(self.tensors.items())},
                     metadata=meta)
         return _canonical_header(data)
@@ -57,12 +70,13 @@ class IntegerWeights:
         except Exception as e:  # safetensors raises several types on bad files
             raise ModelFileError(f"not a readable lmpress model file ({e}); "
                                  "re-export or reinstall the model") from e
-        if meta.get("format") != FILE_FORMAT:
-            raise ModelFileError(f"model file format is {meta.get('format')!r}, expected "
-                                 f"{FILE_FORMAT!r}; re-export it with this lmpress version")
+        if meta.get("format") not in READABLE_FORMATS:
+            raise ModelFileError(f"model file format is {meta.get('format')!r}, expected one "
+                                 f"of {', '.join(READABLE_FORMATS)}; re-export it with this "
+                                 "lmpress version")
         fixed = FixedPoint(**json.loads(meta["fixed_point"]))
         return cls(meta["name"], ModelConfig.from_json(meta["config"]), fixed,
-                   meta["tokenizer"], tensors, digest)
+                   meta["tokenizer"], tensors, digest, meta.get("summary", ""))
 
     @classmethod
     def load(cls, path: Path, expected_sha256: str | None = None) -> IntegerWeights:
@@ -82,6 +96,19 @@ def _canonical_header(data: bytes) -> bytes:
     if len(header) > n:  # cannot happen for safetensors' own compact header; keep it as is
         return data
     return data[:8] + header.ljust(n) + data[8 + n:]
+
+
+def read_metadata(path: Path) -> dict:
+    """The metadata of a model file (name, config, summary, ...) without its tensors."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n > 100_000_000:
+                raise ValueError("header length is implausible")
+            meta = json.loads(f.read(n)).get("__metadata__", {})
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"not a readable lmpress model file {path} ({e})") from e
+    return meta
 
 
 def _read_metadata(data: bytes) -> dict:
