@@ -206,7 +206,6 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
 
 def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
                    fallback: bool, adapt: bool) -> Codec:
-    from ..codec import Compressor, Decompressor
     from ..float_engine import is_float_spec
     from ..model.registry import MODELS_DIR, SHIPPED, load_model
 
@@ -219,29 +218,15 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
         model_bytes = Path(spec).stat().st_size
     else:
         model_bytes = len(weights.to_bytes())
-    comp = Compressor(weights, backend=backend, fallback=fallback, adapt=adapt,
-                      progress=lambda n: codec.progress(n))
-    decomp = Decompressor(weights, backend=backend, progress=lambda n: codec.progress(n))
     label = _levels_label(levels)
-    name = f"lmpress{' ' + label if label else ''} ({weights.name})"
-    name += " no-fallback" * (not fallback) + " no-adapt" * (not adapt)
-    key = (f"lmpress:{weights.name}:{weights.digest[:16]}:fallback={int(fallback)}"
-           f":adapt={int(adapt)}")
-
-    def extras() -> dict:
-        s = comp.stats
-        return {"estimate_bits": s.estimate_bits, "lm_bytes_in": s.lm_bytes_in,
-                "lm_bytes_out": s.lm_bytes_out, "n_tokens": s.n_tokens}
-
-    codec = Codec(name, key, comp.compress, decomp.decompress,
-                  model_bytes=model_bytes, is_model=True, extras=extras)
-    return codec
+    return _coding_codec(weights, weights.name, weights.digest, model_bytes,
+                         f"lmpress{' ' + label if label else ''} ({weights.name})",
+                         backend, fallback, adapt)
 
 
 def _float_codec(spec: str, backend: str | None, fallback: bool, adapt: bool) -> Codec:
     """hf:DIR / gguf:FILE coded by a float engine (docs/FLOAT_ENGINES.md): same-machine
     archives; the model size is that of the files its digest covers."""
-    from ..codec import Compressor, Decompressor
     from ..errors import LmpressError
     from ..float_engine import load_float_model
 
@@ -249,21 +234,28 @@ def _float_codec(spec: str, backend: str | None, fallback: bool, adapt: bool) ->
         model = load_float_model(spec, backend)
     except LmpressError as e:
         raise BenchError(str(e)) from None
-    comp = Compressor(model, fallback=fallback, adapt=adapt,
+    return _coding_codec(model, model.name, model.digest, model.n_file_bytes,
+                         f"lmpress ({model.name})", None, fallback, adapt)
+
+
+def _coding_codec(model, name: str, digest: str, model_bytes: int, label: str,
+                  backend: str | None, fallback: bool, adapt: bool) -> Codec:
+    """A row that codes with lmpress: the compressor and decompressor of one model."""
+    from ..codec import Compressor, Decompressor
+
+    comp = Compressor(model, backend=backend, fallback=fallback, adapt=adapt,
                       progress=lambda n: codec.progress(n))
-    decomp = Decompressor(model, progress=lambda n: codec.progress(n))
-    name = f"lmpress ({model.name})" + " no-fallback" * (not fallback)
-    name += " no-adapt" * (not adapt)
-    key = (f"lmpress:{model.name}:{model.digest[:16]}:fallback={int(fallback)}"
-           f":adapt={int(adapt)}")
+    decomp = Decompressor(model, backend=backend, progress=lambda n: codec.progress(n))
+    label += " no-fallback" * (not fallback) + " no-adapt" * (not adapt)
+    key = f"lmpress:{name}:{digest[:16]}:fallback={int(fallback)}:adapt={int(adapt)}"
 
     def extras() -> dict:
         s = comp.stats
         return {"estimate_bits": s.estimate_bits, "lm_bytes_in": s.lm_bytes_in,
                 "lm_bytes_out": s.lm_bytes_out, "n_tokens": s.n_tokens}
 
-    codec = Codec(name, key, comp.compress, decomp.decompress,
-                  model_bytes=model.n_file_bytes, is_model=True, extras=extras)
+    codec = Codec(label, key, comp.compress, decomp.decompress,
+                  model_bytes=model_bytes, is_model=True, extras=extras)
     return codec
 
 
