@@ -260,6 +260,11 @@ def test_segments_the_tokenizer_cannot_spell_are_stored(tmp_path, hf_dirs):
     archive = comp.compress(data)
     assert comp.stats.kinds["lm"] >= 1 and comp.stats.kinds["raw"] >= 1
     assert Decompressor(model).decompress(archive) == data
+    from lmpress.inspect.records import inspect_bytes
+
+    ins = inspect_bytes(data, model=model)  # shows the unspellable segments by lines
+    assert b"".join(r.raw for r in ins.records) == data
+    assert ins.archive_bytes == len(Compressor(model).compress(data))
 
 
 def test_freq_table():

@@ -255,9 +255,10 @@ def inspect_bytes(data: bytes, *, model=None, level: int | None = None, adapt: b
             lm_payload += entry.n_coded
         else:
             ids = tok.encode(seg) if ids is None else ids  # tokens only to show the bytes
-        lengths = tok.n_bytes[ids]
-        for j, (t, nb) in enumerate(zip(ids.tolist(), lengths.tolist())):
-            raw = tok.token_bytes[t]
+        # a float engine's tokenizer may not spell a stored segment: show it by lines
+        raws = _line_pieces(seg) if ids is None else [tok.token_bytes[t] for t in ids.tolist()]
+        for j, raw in enumerate(raws):
+            nb = len(raw)
             r = TokenRecord(offset, nb, decoder.decode(raw), raw,
                             8 * entry.n_coded * nb / len(seg), kind)
             if st is not None:
@@ -277,3 +278,11 @@ def inspect_bytes(data: bytes, *, model=None, level: int | None = None, adapt: b
     return Inspection(records, len(data), len(archive), comp.engine.weights.name, level,
                       adapt, segments, 8 * container_bytes, 8 * lm_payload - token_bits,
                       data, archive)
+
+
+def _line_pieces(seg: bytes, most: int = 64) -> list[bytes]:
+    """A segment without tokens, cut after each newline and every `most` bytes."""
+    out: list[bytes] = []
+    for line in seg.splitlines(keepends=True):
+        out += [line[i:i + most] for i in range(0, len(line), most)]
+    return out
