@@ -16,6 +16,7 @@ _WHERE = {
     "open": "fileobj", "LmpressFile": "fileobj",
     "LmpressError": "errors", "FormatError": "errors", "ChecksumError": "errors",
     "ModelNotFoundError": "errors", "ModelFileError": "errors", "OutputLimitError": "errors",
+    "VerifyError": "codec",
 }
 __all__ = sorted(_WHERE)
 
