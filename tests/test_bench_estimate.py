@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import CODE, PROSE, TEXT
+from hf_tiny import save_hf_tokenizer
 
 from lmpress.bench.command import main as bench_main
 from lmpress.bench.estimate import (
@@ -96,19 +97,10 @@ def test_formulas():
 def tiny_hf(tmp_path_factory):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
     path = tmp_path_factory.mktemp("tinyhf")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([TEXT], trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>",
-                                         eos_token="<s>").save_pretrained(path)
+    vocab = save_hf_tokenizer(path)
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32,
+    cfg = transformers.LlamaConfig(vocab_size=vocab, hidden_size=32,
                                    intermediate_size=64, num_hidden_layers=2,
                                    num_attention_heads=2, num_key_value_heads=2,
                                    max_position_embeddings=128)

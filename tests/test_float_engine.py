@@ -11,7 +11,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import CODE, PROSE, TEXT
+from conftest import CODE, PROSE
+from hf_tiny import save_hf_tokenizer
 
 from lmpress import cli
 from lmpress.codec import Compressor, Decompressor, VerifyError
@@ -30,22 +31,6 @@ SHORT = DATA[:400] + DATA[-40:]
 SHAPES = ("llama", "qwen2", "smollm")
 
 
-def _tokenizer(path, normalizer=None):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([TEXT], trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    if normalizer is not None:
-        tok.normalizer = normalizer
-    transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>",
-                                         eos_token="<s>").save_pretrained(path)
-    return tok.get_vocab_size()
-
-
 def _config(shape, vocab):
     common = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -62,7 +47,7 @@ def hf_dirs(tmp_path_factory):
     out = {}
     for seed, shape in enumerate(SHAPES):
         path = tmp_path_factory.mktemp(shape)
-        vocab = _tokenizer(path)
+        vocab = save_hf_tokenizer(path)
         torch.manual_seed(seed)
         transformers.AutoModelForCausalLM.from_config(_config(shape, vocab)).save_pretrained(
             path)
@@ -251,7 +236,7 @@ def test_segments_the_tokenizer_cannot_spell_are_stored(tmp_path, hf_dirs):
 
     path = tmp_path / "lower"
     shutil.copytree(hf_dirs["llama"], path)
-    _tokenizer(path, normalizers.Lowercase())
+    save_hf_tokenizer(path, normalizers.Lowercase())
     model = load_float_model(f"hf:{path}")
     assert model.tok.encode(b"Capital letters") is None
     assert model.tok.decode(model.tok.encode(b"lower case only")) == b"lower case only"
