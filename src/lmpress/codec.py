@@ -395,8 +395,17 @@ def _segments(data: bytes, size: int):
         pos = end
 
 
-def compress(data: bytes, *, model=None, level: int | None = None) -> bytes:
-    """One-shot shortcut for `Compressor(model, level=level).compress(data)`."""
+def compress(data: bytes, *, model=None, level: int | None = None,
+             quality: int = 100) -> bytes:
+    """One-shot shortcut for `Compressor(model, level=level).compress(data)`. A `quality`
+    below 100 is lossy (docs/LOSSY.md): the archive decodes to a reconstruction that the
+    model finds cheaper, within that quality's bound; `lmpress.lossy.compress` also
+    returns the reconstruction and its distortion figures."""
+    if quality != 100:
+        from .lossy import compress as lossy_compress
+
+        return lossy_compress(data, quality, model=model, level=level, lossless=False,
+                              semantic=False).archive
     return Compressor(model, level=level).compress(data)
 
 
