@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shutil
 import sys
@@ -37,6 +38,10 @@ _COPY_BYTES = 1 << 20
 
 def _error(name: str | None, message: str) -> None:
     print(f"{PROG}: {name}: {message}" if name else f"{PROG}: {message}", file=sys.stderr)
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _label(name: str) -> str:
@@ -190,14 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="code with the language model alone, without online adaptation")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="compute backend (archives are identical on all of them)")
-    p.add_argument("-T", "--threads", type=whole_number(0), default=None, metavar="N",
-                   help="BLAS/OpenMP threads (default 1; 0 = all cores)")
-    p.add_argument("--member-bytes", type=whole_number(1), default=8 << 20, metavar="N",
-                   help=argparse.SUPPRESS)
+    p.add_argument("-T", "--threads", type=whole_number(0), default=1, metavar="N",
+                   help="worker processes, each coding whole archive members (default 1; "
+                        "0 = one per core); the archive is the same for every N")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="code the members on a Ray cluster: its head's host:port, or auto "
+                        "(the cluster `ray start` made here); the archive is the same")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="process every file under each directory FILE, one archive per "
+                        f"file (FILE{SUFFIX}, like gzip -r)")
+    p.add_argument("--member-bytes", type=whole_number(1), default=1 << 20, metavar="N",
+                   help="input bytes per archive member (default 1 MiB): the unit of "
+                        "parallel work; larger members let adaptation reach further back")
+    p.add_argument("--blas-threads", type=whole_number(0), default=1, metavar="N",
+                   help="BLAS/OpenMP threads per process (default 1, the fastest for these "
+                        "small matrices; 0 = all cores); the archive is the same")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="report ratio, bits/byte, the model's estimate and speed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or reports")
     p.add_argument("-V", "--version", action="store_true", help="print the version")
+    from .lossy.command import add_arguments as add_lossy_arguments
+
+    add_lossy_arguments(p)
     p.usage = f"{PROG} [OPTIONS] [-1..-9] [FILE ...]\n       {PROG} SUBCOMMAND [...]"
     return p
 
@@ -211,6 +230,26 @@ class _Session:
         self.listed: list[tuple] = []  # rows for -l, printed after the last FILE
         self.progress_ok = sys.stderr.isatty() and not args.quiet
         self.verbose = args.verbose and not args.quiet
+        self.shared_progress = None  # one bar for FILEs coded together (_run_files)
+        self._pool, self._pool_made = None, False
+
+    def pool(self):
+        """The workers of -T N / --ray (made once, on first use), or None: this process."""
+        a = self.args
+        if not self._pool_made:
+            from .cluster import Settings, make_pool
+
+            self._pool_made = True
+            n_workers = a.threads or os.cpu_count() or 1
+            settings = Settings(adapt=a.adapt, verify=a.verify, backend=a.backend,
+                                force=a.force)
+            self._pool = make_pool(self.model(a.compress_mode), n_workers=n_workers,
+                                   ray_address=a.ray, settings=settings)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def model(self, compressing: bool):
         """What to hand the codec: the loaded model (once), or None to use the archive's."""
@@ -245,6 +284,7 @@ class _Session:
                                "stdout, or use -f to force")
             total = info.st_size if info is not None and info.st_size else None
             with progress_bar(self.progress_ok, total, _label(name)) as progress:
+                progress = progress or self.shared_progress
                 started = time.perf_counter()
                 n_in, n_out, stats = self.transfer(name, src, target, info, progress)
                 seconds = time.perf_counter() - started
@@ -268,14 +308,20 @@ class _Session:
             sink = contextlib.nullcontext() if a.test else stdout_sink()
         with sink as dst:
             if a.compress_mode:
-                with LmpressFile(dst, "wb", model=self.model(True), backend=a.backend,
-                                 member_bytes=a.member_bytes, progress=progress,
-                                 adapt=a.adapt, verify=a.verify) as f:
+                if a.quality < 100 or a.lossy_report:  # lossy: docs/LOSSY.md
+                    from .lossy.command import transform
+
+                    src = io.BytesIO(transform(a, src.read(), self.model(True), _echo))
+                pool = self.pool()
+                with LmpressFile(dst, "wb", model=None if pool else self.model(True),
+                                 backend=a.backend, member_bytes=a.member_bytes,
+                                 progress=progress, adapt=a.adapt, verify=a.verify,
+                                 pool=pool) as f:
                     shutil.copyfileobj(src, f, _COPY_BYTES)
                 return f.stats.n_bytes_in, f.stats.n_bytes_out, f.stats
             counted = CountingReader(src)
             with LmpressFile(counted, "rb", model=self.model(False), backend=a.backend,
-                             progress=progress, force=a.force) as f:
+                             progress=progress, force=a.force, pool=self.pool()) as f:
                 n_out = 0
                 while chunk := f.read1(_COPY_BYTES):
                     n_out += len(chunk)
@@ -370,37 +416,91 @@ def _main(argv: list[str]) -> int:
         args.decompress = True
     args.compress_mode = not (args.decompress or args.test or args.list)
     files = args.files or ["-"]
+    if not args.compress_mode and (args.quality < 100 or args.lossy_report):
+        parser.error("--quality and --lossy-report apply when compressing; decoding a lossy "
+                     "archive needs no option")
     if args.output is not None and (len(files) > 1 or args.stdout or args.test or args.list):
         parser.error("-o/--output takes exactly one input and no -c, -t or -l")
     # the engine's matrices are small: one BLAS thread is faster than a pool that waits
     # for a busy second core (measured 33 ms against 73 ms per decoding step)
-    set_threads(1 if args.threads is None else args.threads)
+    set_threads(args.blas_threads)
+    if args.recursive:
+        files = _expand_directories(files, compressing=args.compress_mode)
     session = _Session(args)
-    status = EXIT_OK
-    for name in files:
-        try:
-            session.run(name)
-        except KeyboardInterrupt:
-            _error(_label(name), "interrupted (Ctrl-C); no unfinished output file was kept")
-            return EXIT_INTERRUPTED
-        except BrokenPipeError:
-            raise
-        except CliError as e:
-            _error(_label(name), str(e))
-            status = EXIT_ERROR
-        except OSError as e:
-            _error(_label(name), describe_os_error(e))
-            status = EXIT_ERROR
-        except Exception as e:
-            from .errors import LmpressError
-
-            if not isinstance(e, LmpressError):
-                raise
-            _error(_label(name), str(e))
-            status = EXIT_ERROR
+    try:
+        status = _run_files(session, files)
+    finally:
+        session.close()
     if args.list and session.listed:
         _print_listing(session.listed, session.verbose)
     return status
+
+
+def _run_files(session: _Session, files: list[str]) -> int:
+    """Each FILE in turn; with a pool (-T/--ray) and several outputs, as many FILEs at
+    once as there are workers, so that small files keep every worker busy."""
+    pool = session.pool() if files and not session.args.list else None
+    together = pool is not None and len(files) > 1 and not session.args.stdout
+    if not together:
+        status = EXIT_OK
+        for name in files:
+            status = max(status, _run_one(session, name))
+            if status == EXIT_INTERRUPTED:
+                break
+        return status
+    from concurrent.futures import ThreadPoolExecutor
+
+    sizes = [os.path.getsize(n) if os.path.isfile(n) else 0 for n in files]
+    with progress_bar(session.progress_ok, sum(sizes) or None, f"{len(files)} files") as bar:
+        session.shared_progress, session.progress_ok = bar or (lambda n: None), False
+        with ThreadPoolExecutor(max(1, pool.n_workers)) as threads:
+            statuses = list(threads.map(lambda name: _run_one(session, name), files))
+    if EXIT_INTERRUPTED in statuses:
+        return EXIT_INTERRUPTED
+    return max(statuses, default=EXIT_OK)
+
+
+def _run_one(session: _Session, name: str) -> int:
+    try:
+        session.run(name)
+    except KeyboardInterrupt:
+        _error(_label(name), "interrupted (Ctrl-C); no unfinished output file was kept")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise
+    except CliError as e:
+        _error(_label(name), str(e))
+        return EXIT_ERROR
+    except OSError as e:
+        _error(_label(name), describe_os_error(e))
+        return EXIT_ERROR
+    except Exception as e:
+        from .errors import LmpressError
+
+        if not isinstance(e, LmpressError):
+            raise
+        _error(_label(name), str(e))
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _expand_directories(files: list[str], *, compressing: bool) -> list[str]:
+    """-r: every regular file under each directory (sorted, symlinks not followed);
+    compressing skips FILE{SUFFIX} archives, decompressing and listing take only them."""
+    out = []
+    for name in files:
+        if name == "-" or not os.path.isdir(name):
+            out.append(name)
+            continue
+        for root, dirs, names in os.walk(name):
+            dirs.sort()
+            for leaf in sorted(names):
+                path = os.path.join(root, leaf)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                if path.endswith(SUFFIX) != compressing:
+                    out.append(path)
+    return out
 
 
 def _silence_stdout() -> None:

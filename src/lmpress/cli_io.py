@@ -65,8 +65,8 @@ def open_input(name: str) -> Iterator[tuple[BinaryIO, os.stat_result | None]]:
         yield sys.stdin.buffer, None
         return
     if os.path.isdir(name):
-        raise CliError("is a directory; lmpress compresses single files — archive it with "
-                       f"tar -I lmpress -cf {name.rstrip('/')}.tar{SUFFIX} {name}")
+        raise CliError("is a directory; use -r to process each file in it, or archive it "
+                       f"with tar -I lmpress -cf {name.rstrip('/')}.tar{SUFFIX} {name}")
     try:
         f = open(name, "rb")  # noqa: SIM115  (closed by the with below)
     except FileNotFoundError:

@@ -4,6 +4,9 @@ Writing buffers the input and emits one complete archive member each time `membe
 have accumulated, on `flush()` and on `close()`; reading decodes member by member, so
 memory stays bounded by one member whatever the size of the file. A file is a plain
 concatenation of members, so appending ("a") adds members and `cat a.lmp b.lmp` is valid.
+
+With a `pool` (cluster/: worker processes or a Ray cluster) members are coded elsewhere,
+up to two per worker in flight, and written in input order: the same bytes as without.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import builtins
 import io
 import os
+from collections import deque
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,7 +22,10 @@ from .codec import CodingStats, Compressor, Decompressor, Progress
 from .container import MAGIC, Header
 from .errors import FormatError, OutputLimitError
 
-DEFAULT_MEMBER_BYTES = 8 << 20  # input bytes per archive member when writing
+# input bytes per archive member when writing: the unit of parallel work (a 2 MB file is
+# two members, so `-T 2` has work for both workers); each member starts its online
+# adaptation afresh, which costs ratio only on inputs that repeat across megabytes
+DEFAULT_MEMBER_BYTES = 1 << 20
 _READ_CHUNK = 1 << 16
 _MODES = {"r": "rb", "rb": "rb", "w": "wb", "wb": "wb", "x": "xb", "xb": "xb",
           "a": "ab", "ab": "ab"}
@@ -69,14 +76,17 @@ class LmpressFile(io.BufferedIOBase):
     `max_output_size` bounds the total decoded bytes (OutputLimitError beyond it).
     `verify` (writing) decodes each member right after coding it (codec.VerifyError if it
     differs); `force` (reading) decodes a float engine's archive despite a different
-    engine fingerprint (docs/FLOAT_ENGINES.md).
+    engine fingerprint (docs/FLOAT_ENGINES.md). `pool` (cluster.LocalPool or RayPool)
+    codes the members on its workers instead; it was made with the model and settings,
+    so `model`, `level`, `backend`, `adapt`, `verify` and `force` are not used then.
     """
 
     def __init__(self, filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *,
                  model=None, level: int | None = None, backend: str | None = None,
                  max_output_size: int | None = None,
                  member_bytes: int = DEFAULT_MEMBER_BYTES, progress: Progress | None = None,
-                 adapt: bool = True, verify: bool = False, force: bool = False):
+                 adapt: bool = True, verify: bool = False, force: bool = False,
+                 pool=None):
         self._fp: BinaryIO | None = None  # set first: close() may run on a failed init
         if mode not in _MODES:
             raise ValueError(f"invalid mode {mode!r}; use 'r', 'w', 'x' or 'a' (+'b')")
@@ -85,14 +95,18 @@ class LmpressFile(io.BufferedIOBase):
         self.mode = _MODES[mode]
         self._pos = 0  # position in the uncompressed data
         self.stats = CodingStats()  # summed over the members written so far
+        self._pool, self._jobs = pool, deque()  # (input bytes, job) in flight, in order
+        self._progress = progress or (lambda n: None)
         if self.mode == "rb":
-            self._decomp = Decompressor(model, backend=backend, progress=progress,
-                                        force=force)
+            if pool is None:
+                self._decomp = Decompressor(model, backend=backend, progress=progress,
+                                            force=force)
             self._max_output_size = max_output_size
             self._buffer, self._offset, self._n_decoded = b"", 0, 0
         else:  # load the model before touching the file, so a bad model leaves none
-            self._comp = Compressor(model, level=level, backend=backend, progress=progress,
-                                    adapt=adapt, verify=verify)
+            if pool is None:
+                self._comp = Compressor(model, level=level, backend=backend,
+                                        progress=progress, adapt=adapt, verify=verify)
             self._member_bytes = member_bytes
             self._pending = bytearray()
             self._n_members = 0
@@ -146,6 +160,7 @@ class LmpressFile(io.BufferedIOBase):
         try:
             if self.mode != "rb":
                 self._emit(force=self._n_members == 0)  # an empty file is an empty member
+                self._collect(0)
         finally:
             fp, self._fp = self._fp, None
             self._buffer = b""
@@ -172,6 +187,7 @@ class LmpressFile(io.BufferedIOBase):
         self._check_open()
         if self.mode != "rb":
             self._emit()
+            self._collect(0)
             self._fp.flush()
 
     def _emit(self, force: bool = False) -> None:
@@ -179,24 +195,50 @@ class LmpressFile(io.BufferedIOBase):
             return
         data = bytes(self._pending)
         self._pending.clear()  # cleared first: a failed member is not retried on close
-        self._fp.write(self._comp.compress(data))
         self._n_members += 1
-        _add_stats(self.stats, self._comp.stats)
+        if self._pool is None:
+            self._fp.write(self._comp.compress(data))
+            _add_stats(self.stats, self._comp.stats)
+            return
+        self._jobs.append((len(data), self._pool.compress(data)))
+        self._collect(2 * self._pool.n_workers)
+
+    def _collect(self, n_kept: int) -> None:
+        """Write finished members in order until at most `n_kept` are in flight."""
+        while len(self._jobs) > n_kept:
+            n_bytes, job = self._jobs.popleft()
+            archive, stats = job.result()
+            self._fp.write(archive)
+            _add_stats(self.stats, stats)
+            self._progress(n_bytes)
 
     # -- reading -----------------------------------------------------------------------
     def _fill(self) -> bool:
         """Make unread decoded bytes available; False at the end of the archive."""
         while self._offset >= len(self._buffer):
-            header, member = next(self._members, (None, b""))
-            if header is None:
+            n_ahead = 1 if self._pool is None else 2 * self._pool.n_workers
+            while len(self._jobs) < n_ahead:
+                header, member = next(self._members, (None, b""))
+                if header is None:
+                    break
+                limit = self._max_output_size
+                if limit is not None and self._n_decoded + header.original_size > limit:
+                    raise OutputLimitError(
+                        f"archive decodes to at least {self._n_decoded + header.original_size}"
+                        f" bytes, more than the allowed {limit}; raise the limit if you "
+                        "trust it")
+                self._n_decoded += header.original_size
+                self._jobs.append((header.original_size, member if self._pool is None
+                                   else self._pool.decompress(member)))
+            if not self._jobs:
                 return False
-            limit = self._max_output_size
-            if limit is not None and self._n_decoded + header.original_size > limit:
-                raise OutputLimitError(
-                    f"archive decodes to at least {self._n_decoded + header.original_size} "
-                    f"bytes, more than the allowed {limit}; raise the limit if you trust it")
-            self._buffer, self._offset = self._decomp.decompress(member), 0
-            self._n_decoded += len(self._buffer)
+            n_bytes, job = self._jobs.popleft()
+            if self._pool is None:
+                self._buffer = self._decomp.decompress(job)
+            else:
+                self._buffer = job.result()
+                self._progress(n_bytes)
+            self._offset = 0
         return True
 
     def _take(self, n_bytes: int) -> bytes:
@@ -257,9 +299,10 @@ def open(filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *, mo
          level: int | None = None, backend: str | None = None,
          max_output_size: int | None = None, member_bytes: int = DEFAULT_MEMBER_BYTES,
          progress: Progress | None = None, encoding: str | None = None,
-         errors: str | None = None, newline: str | None = None):
+         errors: str | None = None, newline: str | None = None, pool=None):
     """Open an .lmp archive in binary ("rb", "wb", "xb", "ab") or text ("rt", "wt", "xt",
-    "at") mode; text mode wraps the LmpressFile in io.TextIOWrapper like gzip.open."""
+    "at") mode; text mode wraps the LmpressFile in io.TextIOWrapper like gzip.open.
+    `pool` (lmpress.cluster) codes the members on worker processes or a Ray cluster."""
     if "t" in mode:
         if "b" in mode:
             raise ValueError(f"invalid mode {mode!r}: both text and binary")
@@ -267,7 +310,7 @@ def open(filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *, mo
         raise ValueError("encoding, errors and newline are only for text modes ('rt', 'wt')")
     binary = LmpressFile(filename, mode.replace("t", ""), model=model, level=level,
                          backend=backend, max_output_size=max_output_size,
-                         member_bytes=member_bytes, progress=progress)
+                         member_bytes=member_bytes, progress=progress, pool=pool)
     if "t" in mode:
         return io.TextIOWrapper(binary, io.text_encoding(encoding), errors, newline)
     return binary

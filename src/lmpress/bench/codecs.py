@@ -38,6 +38,8 @@ class Codec:
     # Called with the number of input bytes just finished, by codecs slow enough to report
     # within one call (lmpress); the CLI points it at a progress bar.
     progress: Callable[[int], None] = lambda n_bytes: None
+    # integer models: what a worker needs to measure this codec's rows (bench/remote.py)
+    remote: tuple | None = None
 
 
 # The classical codecs by the name given to --codecs, in table order.
@@ -219,9 +221,11 @@ def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
     else:
         model_bytes = len(weights.to_bytes())
     label = _levels_label(levels)
-    return _coding_codec(weights, weights.name, weights.digest, model_bytes,
-                         f"lmpress{' ' + label if label else ''} ({weights.name})",
-                         backend, fallback, adapt)
+    label = f"lmpress{' ' + label if label else ''} ({weights.name})"
+    codec = _coding_codec(weights, weights.name, weights.digest, model_bytes, label,
+                          backend, fallback, adapt)
+    codec.remote = (weights, weights.name, model_bytes, label, backend, fallback, adapt)
+    return codec
 
 
 def _float_codec(spec: str, backend: str | None, fallback: bool, adapt: bool) -> Codec:

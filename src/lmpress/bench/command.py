@@ -65,6 +65,11 @@ def build_parser(prog: str = "lmpress bench") -> argparse.ArgumentParser:
                    help="the language model alone, without the online adaptive models")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="lmpress compute backend")
+    p.add_argument("-T", "--threads", type=int, default=1, metavar="N",
+                   help="measure the model rows in N worker processes, several files at "
+                        "once (same bytes; speeds are then per worker; 0 = one per core)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="measure the model rows on a Ray cluster (host:port or auto)")
     p.add_argument("--json", metavar="PATH", help="write results as JSON (also the resume "
                    "record: a rerun skips rows already done)")
     p.add_argument("--resume", metavar="PATH", help="resume record to read and update "
@@ -166,7 +171,13 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
         for line in inputs.notes + inputs.skipped:
             print(f"{prog}: note: {line}", file=stderr)
         raise BenchError("nothing to measure: no readable, non-empty input")
-    result = _run_with_progress(inputs, codecs, done, record, stderr, not args.quiet)
+    pool = _pool(args)
+    try:
+        result = _run_with_progress(inputs, codecs, done, record, stderr, not args.quiet,
+                                    pool)
+    finally:
+        if pool is not None:
+            pool.close()
     if scorers:
         result.estimates = _estimate_with_progress(inputs, scorers, rule, stderr,
                                                    not args.quiet)
@@ -178,8 +189,25 @@ def main(argv: list[str], *, stdin: BinaryIO, stdout: TextIO, stderr: TextIO,
     return EXIT_ERROR if failed or any(r.status != "ok" for r in result.rows) else EXIT_OK
 
 
-def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: bool
-                       ) -> BenchResult:
+def _pool(args: argparse.Namespace):
+    """Workers for the model rows (-T / --ray), or None."""
+    if args.threads < 0:
+        raise BenchError(f"-T must be a whole number >= 0, not {args.threads}")
+    if args.threads == 1 and not args.ray:
+        return None
+    import os
+
+    from ..cluster import PoolError, make_pool
+
+    try:
+        return make_pool(None, n_workers=args.threads or os.cpu_count() or 1,
+                         ray_address=args.ray)
+    except PoolError as e:
+        raise BenchError(str(e)) from None
+
+
+def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: bool,
+                       pool=None) -> BenchResult:
     from .report import write_json
 
     finished: list[Row] = []
@@ -194,7 +222,7 @@ def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: b
 
     total = len(codecs) * len(inputs.items)
     if not (progress and stderr.isatty()):
-        return run_bench(inputs, codecs, done=done, on_row=save)
+        return run_bench(inputs, codecs, done=done, on_row=save, pool=pool)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -214,7 +242,8 @@ def _run_with_progress(inputs, codecs, done, record, stderr: TextIO, progress: b
             bar.update(row_task, visible=False)
             bar.update(task, advance=1, description=f"{row.codec}: {row.name}"[-60:])
 
-        return run_bench(inputs, codecs, done=done, on_row=on_row, on_start=on_start)
+        return run_bench(inputs, codecs, done=done, on_row=on_row, on_start=on_start,
+                         pool=pool)
 
 
 def _estimate_with_progress(inputs, scorers, rule, stderr: TextIO, progress: bool):

@@ -70,23 +70,33 @@ def machine_info() -> dict:
 
 def run_bench(inputs: InputSet, codecs: Iterable[Codec], *, done: Done | None = None,
               on_row: Callable[[Row, bool], None] | None = None,
-              on_start: Callable[[Codec, BenchInput], None] | None = None) -> BenchResult:
+              on_start: Callable[[Codec, BenchInput], None] | None = None,
+              pool=None) -> BenchResult:
     """Measure every codec on every item. Rows found in `done` (same codec key and sha256)
     are reused, not measured again; `on_start(codec, item)` is called before a row is
-    measured and `on_row(row, reused)` after each row."""
+    measured and `on_row(row, reused)` after each row. With a `pool` (lmpress.cluster),
+    the rows of integer models are measured on its workers, all files at once."""
     done = done or {}
     rows: list[Row] = []
     for codec in codecs:
-        for item in inputs.items:
+        jobs = {}  # item index -> the worker's job, when measured elsewhere
+        if pool is not None and codec.remote is not None:
+            from .remote import measure_remote
+
+            jobs = {i: pool.submit(measure_remote, codec.remote, item)
+                    for i, item in enumerate(inputs.items)
+                    if not _reusable(done, codec, item)}
+        for i, item in enumerate(inputs.items):
             old = done.get((codec.key, item.sha256))
-            reused = old is not None and old.status == "ok"
+            reused = _reusable(done, codec, item)
             if reused:
                 row = Row.from_dict({**old.__dict__, "name": item.name,
                                      "category": item.category, "codec": codec.name})
             else:
                 if on_start is not None:
                     on_start(codec, item)
-                row = measure(codec, item)
+                row = jobs[i].result() if i in jobs else measure(codec, item)
+                row.codec = codec.name
             rows.append(row)
             if on_row is not None:
                 on_row(row, reused)
@@ -96,6 +106,11 @@ def run_bench(inputs: InputSet, codecs: Iterable[Codec], *, done: Done | None = 
         notes.append(f"{n_errors} row(s) failed; see the error column")
     return BenchResult(rows, summarize(rows), notes, machine_info(),
                        n_empty=len(inputs.empty), n_skipped=len(inputs.skipped))
+
+
+def _reusable(done: Done, codec: Codec, item: BenchInput) -> bool:
+    old = done.get((codec.key, item.sha256))
+    return old is not None and old.status == "ok"
 
 
 def summarize(rows: list[Row], seed: int = SEED) -> list[Total]:

@@ -114,12 +114,13 @@ class Threshold:
 
 
 def score_rows(docs: Sequence[Document], model, pair: tuple | None = None, *,
-               ncd: str | None = "zlib", ncd_threshold: float = 0.3, progress=None
-               ) -> list[dict]:
+               ncd: str | None = "zlib", ncd_threshold: float = 0.3, progress=None,
+               pool=None) -> list[dict]:
     """One row (COLUMNS, "kept" still True) per document, in input order: `model` scores
-    bits per byte and the ratios, `pair` = (observer, performer) Binoculars."""
+    bits per byte and the ratios, `pair` = (observer, performer) Binoculars; `pool`
+    (lmpress.cluster) scores on its workers, with the same numbers."""
     data = [d.data for d in docs]
-    lm = lm_scores(model, data, pair, progress)
+    lm = lm_scores(model, data, pair, progress, pool)
     zs = [zlib_size(x) for x in data]
     clusters = list(range(len(docs)))
     if ncd is not None:

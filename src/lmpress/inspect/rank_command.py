@@ -83,6 +83,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="compute backend for the models")
     p.add_argument("--batch-size", type=whole_number(1), default=16, metavar="N",
                    help="windows scored together (default 16)")
+    p.add_argument("-T", "--threads", type=whole_number(0), default=1, metavar="N",
+                   help="score in N worker processes (0 = one per core); same numbers")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="score on a Ray cluster (host:port or auto); same numbers")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -172,9 +176,17 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, prog: str) ->
               file=stderr)
     model, pair = _load_models(args)
     total = sum(len(d.data) for d in docs)
-    with progress_bar(stderr.isatty() and not args.quiet, total, "scoring") as progress:
-        rows = score_rows(docs, model, pair, ncd=ncd, ncd_threshold=args.ncd_threshold,
-                          progress=progress)
+    from ..cluster import make_pool
+
+    pool = make_pool(None, n_workers=args.threads or os.cpu_count() or 1,
+                     ray_address=args.ray)
+    try:
+        with progress_bar(stderr.isatty() and not args.quiet, total, "scoring") as progress:
+            rows = score_rows(docs, model, pair, ncd=ncd, ncd_threshold=args.ncd_threshold,
+                              progress=progress, pool=pool)
+    finally:
+        if pool is not None:
+            pool.close()
     order = sort_order(rows, args.sort, args.reverse)
     select(rows, order, keep, drop, args.dedup)
     if args.keep_dir:

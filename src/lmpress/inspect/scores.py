@@ -81,9 +81,11 @@ def check_tokenizers(*engines) -> None:
 
 
 def lm_scores(model, docs: Sequence[bytes], pair: tuple | None = None,
-              progress: Progress | None = None) -> list[LMScore]:
+              progress: Progress | None = None, pool=None) -> list[LMScore]:
     """Score every document with `model` and the Binoculars `pair` (observer, performer):
-    `_Engine`s from codec.py; `model` may be one of the two."""
+    `_Engine`s from codec.py; `model` may be one of the two. With a `pool`
+    (lmpress.cluster) each batch of windows is scored on a worker: the same batches,
+    summed in the same order, so the same numbers."""
     roles = [model, *(pair or ())]
     check_tokenizers(*roles)
     span = min(e.cfg.max_positions for e in roles)
@@ -94,9 +96,14 @@ def lm_scores(model, docs: Sequence[bytes], pair: tuple | None = None,
     pieces.sort(key=lambda p: -len(p[1]))
     sums = np.zeros((len(docs), 3))  # nll, performer nll, cross
     n_tokens = np.zeros(len(docs), dtype=np.int64)
-    for g in range(0, len(pieces), model.batch_size):
-        group = pieces[g:g + model.batch_size]
-        got = _window_sums(roles, [w for _, w in group])  # (B, 3)
+    groups = [pieces[g:g + model.batch_size] for g in range(0, len(pieces), model.batch_size)]
+    jobs = []
+    if pool is not None:
+        specs = tuple((e.weights, e.lm.xp.name, e.batch_size) for e in roles)
+        jobs = [pool.submit(window_sums_remote, specs, [w for _, w in group])
+                for group in groups]
+    for i, group in enumerate(groups):
+        got = jobs[i].result() if jobs else _window_sums(roles, [w for _, w in group])
         for (d, w), row in zip(group, got):
             sums[d] += row
             n_tokens[d] += len(w)
@@ -105,6 +112,23 @@ def lm_scores(model, docs: Sequence[bytes], pair: tuple | None = None,
     if pair is None:
         sums[:, 1:] = np.nan
     return [LMScore(int(n), *map(float, row)) for n, row in zip(n_tokens, sums)]
+
+
+_ENGINES: dict[tuple, object] = {}  # per worker process: (digest, backend) -> _Engine
+
+
+def window_sums_remote(specs: tuple, windows: list[np.ndarray]) -> np.ndarray:
+    """`_window_sums` on a worker; `specs` is (weights, backend, batch size) per role, the
+    engines are loaded once per worker process."""
+    from ..codec import _Engine
+
+    roles = []
+    for weights, backend, batch_size in specs:
+        key = (weights.digest, backend, batch_size)
+        if key not in _ENGINES:
+            _ENGINES[key] = _Engine(weights, backend, batch_size)
+        roles.append(_ENGINES[key])
+    return _window_sums(roles, windows)
 
 
 def _window_sums(roles: list, windows: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,69 @@
+"""What a worker does with one archive member: the very Compressor / Decompressor calls
+a single process makes, on a model loaded once per worker process and kept for its later
+members. Nothing here imports Ray, so local and cluster workers run the same code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..codec import CodingStats, Compressor, Decompressor
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Coding options every worker applies (they change archive bytes, so they travel
+    with each job rather than being read from the worker's environment)."""
+
+    adapt: bool = True  # online adaptation (the default); False = `--no-adapt`
+    verify: bool = False  # decode each member right after coding it (`--verify`)
+    backend: str | None = None  # numpy / torch-cpu / torch-cuda: same bytes on all
+    force: bool = False  # decode a float engine's archive despite its fingerprint
+
+
+DEFAULT_SETTINGS = Settings()
+
+
+# per worker process: (weights digest or name, settings) -> a loaded coder
+_COMPRESSORS: dict[tuple, Compressor] = {}
+_DECOMPRESSORS: dict[tuple, Decompressor] = {}
+
+
+def _key(model, settings: Settings) -> tuple:
+    return (getattr(model, "digest", model), settings)
+
+
+def compress_member(model, settings: Settings, data: bytes) -> tuple[bytes, CodingStats]:
+    """One member's archive and its figures; `model` is a name, a path or IntegerWeights."""
+    key = _key(model, settings)
+    if key not in _COMPRESSORS:
+        _COMPRESSORS[key] = Compressor(model, backend=settings.backend,
+                                       adapt=settings.adapt, verify=settings.verify)
+    comp = _COMPRESSORS[key]
+    return comp.compress(data), comp.stats
+
+
+def decompress_member(model, settings: Settings, member: bytes) -> bytes:
+    """The original bytes of one member; `model` None takes the model the archive names."""
+    key = _key(model, settings)
+    if key not in _DECOMPRESSORS:
+        _DECOMPRESSORS[key] = Decompressor(model, backend=settings.backend,
+                                           force=settings.force)
+    return _DECOMPRESSORS[key].decompress(member)
+
+
+# -- local worker processes: the model arrives once, in the initializer -----------------
+
+_LOCAL: dict[str, object] = {}
+
+
+def init_local(model, settings: Settings) -> None:
+    """ProcessPoolExecutor initializer: the model and settings of every later job."""
+    _LOCAL["model"], _LOCAL["settings"] = model, settings
+
+
+def local_compress(data: bytes) -> tuple[bytes, CodingStats]:
+    return compress_member(_LOCAL["model"], _LOCAL["settings"], data)
+
+
+def local_decompress(member: bytes) -> bytes:
+    return decompress_member(_LOCAL["model"], _LOCAL["settings"], member)
