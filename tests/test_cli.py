@@ -286,3 +286,30 @@ def test_subprocess_pipe_and_tar(tmp_path, tiny_model_path):
     shutil.rmtree(tmp_path / "dir")
     subprocess.run(["tar", "-I", cmd, "-xf", "d.tar.lmp"], cwd=tmp_path, check=True)
     assert (tmp_path / "dir" / "f.txt").read_bytes() == DATA
+
+
+def test_quality_codes_the_reconstruction_the_api_reports(run, tmp_path, tiny_model):
+    from lmpress.lossy import compress as lossy_compress
+
+    text = (b"The model reads the text and the coder spends few bits on words it expects. "
+            b"Version 2.4 is at https://example.org/x and costs 17 dollars.\n") * 3
+    (tmp_path / "p.txt").write_bytes(text)
+    status, _, err = run("--quality", "50", "-v", "p.txt")
+    assert status == 0 and "quality 50" in err
+    expected = lossy_compress(text, 50, model=tiny_model, lossless=False, semantic=False)
+    assert (tmp_path / "p.txt.lmp").read_bytes() == expected.archive
+    status, out, _ = run("-d", "-c", "p.txt.lmp")
+    assert status == 0 and out == expected.reconstruction
+    assert b"2.4" in out and b"https://example.org/x" in out and b"17" in out
+    assert run("--quality", "100", "-c", "p.txt")[1] == run("-c", "p.txt")[1]
+    status, _, err = run("-d", "--quality", "50", "p.txt.lmp")
+    assert status == 2 and "apply when compressing" in err
+
+
+def test_numpy_loads_after_the_thread_settings():
+    """Building the parser (lossy options included) must not import numpy: its BLAS
+    reads the thread variables once, at import, and the CLI sets them after parsing."""
+    code = ("import sys; from lmpress import cli; cli.build_parser(); "
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
