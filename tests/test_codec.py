@@ -141,3 +141,17 @@ def test_wrong_model_names_the_model_and_digest(comp, tiny_model):
     archive = comp.compress(b"some text that the model codes")
     with pytest.raises(ModelNotFoundError, match="tiny-test.*not installed"):
         lmpress.decompress(archive)  # the default search cannot find 'tiny-test'
+
+
+def test_weights_made_in_memory_get_their_file_digest(tiny_model):
+    """Freshly quantized weights have no digest yet; their archives must still carry the
+    16-byte digest (an empty one shifted the header and made archives unreadable)."""
+    import dataclasses
+
+    from conftest import TEXT
+
+    data = TEXT.encode()[:300]
+    fresh = dataclasses.replace(tiny_model, digest="")
+    archive = Compressor(fresh).compress(data)
+    assert archive == Compressor(tiny_model).compress(data)
+    assert Decompressor(tiny_model).decompress(archive) == data

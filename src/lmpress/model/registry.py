@@ -3,6 +3,7 @@ the user's models directory, where `lmpress convert` installs models by name."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -101,6 +102,8 @@ def load_model(spec: str | Path | IntegerWeights | None = None) -> IntegerWeight
     """A shipped model by name, a user model (`lmpress convert`) by name, a model file by
     path, or an already loaded model."""
     if isinstance(spec, IntegerWeights):
+        if not spec.digest:  # made in memory (quantize, tests): archives need the digest
+            spec.digest = hashlib.sha256(spec.to_bytes()).hexdigest()
         return spec
     name = str(spec) if spec is not None else DEFAULT_MODEL
     if name in SHIPPED:
