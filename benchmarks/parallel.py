@@ -3,6 +3,7 @@ command at 1 and N worker processes, check the archives are byte-identical, and 
 Markdown table of seconds, KB/s, speed-up and peak memory.
 
     python benchmarks/parallel.py [--level 1] [--workers 2] [--bytes 2000000]
+        [--member-bytes N]
 
 The text is the held-out validation set (data/corpus/valid/*/*, sorted by path),
 concatenated and cut to --bytes, so it mixes prose, docs, code, changelogs and Chinese.
@@ -43,6 +44,7 @@ def main() -> None:
     p.add_argument("--level", type=int, default=1)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--bytes", type=int, default=2_000_000)
+    p.add_argument("--member-bytes", type=int, help="passed to lmpress (default: its own)")
     args = p.parse_args()
     files = sorted((Path(args.corpus) / "valid").glob("*/*"))
     data = b"".join(f.read_bytes() for f in files)[:args.bytes]
@@ -53,15 +55,17 @@ def main() -> None:
         digests = {}
         for n in (1, args.workers):
             arc = Path(d) / f"text.{n}.lmp"
-            c_s, c_mb = _timed([f"-{args.level}", "-T", str(n), "-q", "-o", str(arc),
-                                str(src)])
+            member = ["--member-bytes", str(args.member_bytes)] if args.member_bytes else []
+            c_s, c_mb = _timed([f"-{args.level}", "-T", str(n), "-q", *member, "-o",
+                                str(arc), str(src)])
             back = Path(d) / f"back.{n}"
             d_s, d_mb = _timed(["-d", "-T", str(n), "-q", "-o", str(back), str(arc)])
             assert back.read_bytes() == data, "round trip failed"
             digests[n] = hashlib.sha256(arc.read_bytes()).hexdigest()
             rows.append((n, arc.stat().st_size, c_s, d_s, max(c_mb, d_mb)))
     same = len(set(digests.values())) == 1
-    print(f"{len(data):,} bytes from {len(files)} validation files, level -{args.level}; "
+    print(f"{len(data):,} bytes from {len(files)} validation files, level -{args.level}, "
+          f"member bytes {args.member_bytes or 'default'}; "
           f"archives identical: {same} (sha256 {digests[1][:16]})\n")
     print("| -T | archive bytes | compress s | KB/s | speed-up | decompress s | KB/s | "
           "speed-up | peak MB |")

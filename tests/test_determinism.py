@@ -16,8 +16,8 @@ TEXT = ("Determinism is the heart of the codec: the encoder and the decoder must
 def _run(args, threads, data):
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads}
-    out = subprocess.run([sys.executable, "-m", "lmpress", "--blas-threads", threads, *args], input=data,
-                         env=env, capture_output=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "lmpress", "--blas-threads", threads, *args],
+                         input=data, env=env, capture_output=True, check=True)
     return out.stdout
 
 

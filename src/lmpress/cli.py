@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-r", "--recursive", action="store_true",
                    help="process every file under each directory FILE, one archive per "
                         f"file (FILE{SUFFIX}, like gzip -r)")
-    p.add_argument("--member-bytes", type=whole_number(1), default=1 << 20, metavar="N",
-                   help="input bytes per archive member (default 1 MiB): the unit of "
+    p.add_argument("--member-bytes", type=whole_number(1), default=1 << 19, metavar="N",
+                   help="input bytes per archive member (default 512 KiB): the unit of "
                         "parallel work; larger members let adaptation reach further back")
     p.add_argument("--blas-threads", type=whole_number(0), default=1, metavar="N",
                    help="BLAS/OpenMP threads per process (default 1, the fastest for these "
@@ -236,6 +236,8 @@ class _Session:
     def pool(self):
         """The workers of -T N / --ray (made once, on first use), or None: this process."""
         a = self.args
+        if a.threads == 1 and not a.ray:
+            return None
         if not self._pool_made:
             from .cluster import Settings, make_pool
 

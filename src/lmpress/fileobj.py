@@ -22,10 +22,11 @@ from .codec import CodingStats, Compressor, Decompressor, Progress
 from .container import MAGIC, Header
 from .errors import FormatError, OutputLimitError
 
-# input bytes per archive member when writing: the unit of parallel work (a 2 MB file is
-# two members, so `-T 2` has work for both workers); each member starts its online
-# adaptation afresh, which costs ratio only on inputs that repeat across megabytes
-DEFAULT_MEMBER_BYTES = 1 << 20
+# input bytes per archive member when writing: the unit of parallel work. 512 KiB gives
+# a 2 MB file four members, enough for two workers to share evenly (text varies in cost);
+# each member starts its online adaptation afresh, which costs ratio mainly on inputs
+# that repeat across megabytes (benchmarks/parallel.py: +1.0% against 1 MiB members)
+DEFAULT_MEMBER_BYTES = 1 << 19
 _READ_CHUNK = 1 << 16
 _MODES = {"r": "rb", "rb": "rb", "w": "wb", "wb": "wb", "x": "xb", "xb": "xb",
           "a": "ab", "ab": "ab"}

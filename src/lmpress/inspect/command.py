@@ -59,7 +59,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite --html/--json files")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="compute backend (the costs are identical on all of them)")
-    p.add_argument("-T", "--threads", type=whole_number(0), default=None, metavar="N",
+    p.add_argument("--blas-threads", type=whole_number(0), default=None, metavar="N",
                    help="BLAS/OpenMP threads (default 1; 0 = all cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.usage = f"{prog} [-m MODEL | -1..-9] [--no-adapt] [--html OUT] [--json OUT] FILE"
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, label: str, stdout: TextIO, stderr: TextIO) -
                        "token becomes a record and a span on the page); raise it with "
                        f"--max-bytes, or inspect a part: head -c {args.max_bytes} FILE | "
                        "lmpress inspect -")
-    set_threads(1 if args.threads is None else args.threads)
+    set_threads(1 if args.blas_threads is None else args.blas_threads)
     from .records import inspect_bytes
 
     show_bar = not args.quiet and stderr.isatty()

@@ -42,7 +42,7 @@ def build_parser(prog: str = "lmpress serve") -> argparse.ArgumentParser:
                    f"bytes (default {DEFAULT_MAX_BYTES})")
     p.add_argument("--backend", choices=("numpy", "torch-cpu", "torch-cuda"),
                    help="compute backend (archives are identical on all of them)")
-    p.add_argument("-T", "--threads", type=whole_number(0), default=1, metavar="N",
+    p.add_argument("--blas-threads", type=whole_number(0), default=1, metavar="N",
                    help="BLAS/OpenMP threads (default 1; 0 = all cores)")
     return p
 
@@ -94,7 +94,7 @@ def main(argv: list[str], *, stdout: TextIO, stderr: TextIO,
     except ImportError:
         print(f"{prog}: {MISSING_EXTRA}", file=stderr)
         return EXIT_ERROR
-    set_threads(args.threads)
+    set_threads(args.blas_threads)
     from .app import LOOPBACK_HOSTS, create_app
 
     try:
