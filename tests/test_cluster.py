@@ -118,3 +118,30 @@ def test_bench_and_rank_on_workers_give_the_same_numbers(tiny_model_path, tmp_pa
     assert len(rows) == 4 and all(status == "ok" for _, status in rows.values())
     assert table.count(b"\n") == 5
     assert _bench_and_rank(tiny_model_path, tmp_path, "-T", "2") == (rows, table)
+
+
+def test_workers_end_when_the_command_is_killed(tiny_model_path, tmp_path):
+    """Killed mid-member (two members of 200 KB take the tiny model many seconds each),
+    the workers stop within seconds rather than finishing members nobody will write."""
+    (tmp_path / "big.txt").write_bytes(DATA * 10)
+    run = subprocess.Popen([sys.executable, "-m", "lmpress", "-m", tiny_model_path,
+                            "--member-bytes", "200000", "-T", "2", str(tmp_path / "big.txt")])
+    deadline = time.monotonic() + 120
+    while not (workers := _children(run.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers, "no worker process appeared"
+    time.sleep(3.0)  # the workers are loaded and coding
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 4
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+    assert not (tmp_path / "big.txt.lmp").exists()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(p) for p in out.split()]

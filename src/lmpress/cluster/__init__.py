@@ -7,6 +7,10 @@ number of workers (fileobj.py), every member is an independent archive coded wit
 integer arithmetic, and results are written back in input order. A pool only decides
 *where* each member is coded. docs/CLUSTER.md has the commands and measured scaling.
 
+LocalPool starts its workers with multiprocessing's "spawn", which imports the main
+module again in each worker: a script that makes one needs the usual
+`if __name__ == "__main__":` guard.
+
     >>> from lmpress.cluster import LocalPool  # doctest: +SKIP
     >>> with LocalPool("lmpress-small-v1", n_workers=2) as pool:  # doctest: +SKIP
     ...     with lmpress.open("big.txt.lmp", "wb", pool=pool) as f:

@@ -4,6 +4,9 @@ members. Nothing here imports Ray, so local and cluster workers run the same cod
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import dataclass
 
 from ..codec import CodingStats, Compressor, Decompressor
@@ -57,8 +60,18 @@ _LOCAL: dict[str, object] = {}
 
 
 def init_local(model, settings: Settings) -> None:
-    """ProcessPoolExecutor initializer: the model and settings of every later job."""
+    """ProcessPoolExecutor initializer: the model and settings of every later job, and a
+    watch that ends this worker when the lmpress process that made it is gone (killed,
+    say), instead of finishing members nobody will write."""
     _LOCAL["model"], _LOCAL["settings"] = model, settings
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def local_compress(data: bytes) -> tuple[bytes, CodingStats]:

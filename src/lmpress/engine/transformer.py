@@ -217,6 +217,13 @@ class IntegerLM:
     # -- public --------------------------------------------------------------------------
     def forward(self, st: StreamState, tokens) -> Any:
         """Logits (B, L, V) at logit_frac for tokens (B, L), L <= window; advances `st`."""
+        h = self.trunk(st, tokens)
+        xq, row_m = rms_norm_quant(self.xp, h, self.norm_out, self.fp)
+        return self._linear(xq, row_m, self.head, self.fp.logit_frac)
+
+    def trunk(self, st: StreamState, tokens) -> Any:
+        """The residual stream (B, L, C) at res_frac after the last block, before the final
+        norm and head (lossy mode's hidden states); advances `st` like `forward`."""
         xp, fp = self.xp, self.fp
         tokens = xp.asint(tokens)
         L = tokens.shape[1]
@@ -231,8 +238,7 @@ class IntegerLM:
             h = h + self._mlp(layer, h)
         st.slot_pos[pos % self.cfg.window] = pos
         st.pos += L
-        xq, row_m = rms_norm_quant(xp, h, self.norm_out, fp)
-        return self._linear(xq, row_m, self.head, fp.logit_frac)
+        return h
 
     def freqs(self, logits):
         """Integer frequency tables (..., V) from `forward`'s logits."""

@@ -89,31 +89,12 @@ def hidden_states(engine, ids: np.ndarray) -> np.ndarray:
         inp = np.concatenate([[cfg.bos_id], ids[s:s + span]])[None, :]
         st = lm.new_state(1)
         for c in range(0, inp.shape[1] - 1, cfg.window):
-            h = _trunk(lm, st, inp[:, c:c + cfg.window])
+            h = lm.trunk(st, inp[:, c:c + cfg.window])
             rows.append(np.asarray(xp.to_numpy(h), dtype=np.float64)[0])
     if not rows:
         return np.zeros((0, cfg.n_embd))
     h = np.concatenate(rows)[:len(ids)]
     return h / np.maximum(np.sqrt((h * h).mean(-1, keepdims=True)), 1e-9)
-
-
-def _trunk(lm, st, tokens):
-    """`IntegerLM.forward` without the final norm and head: the residual stream (B, L, C).
-    Kept here so the engine's module stays untouched; it uses the same blocks."""
-    from ..engine.fixed import rshift
-
-    xp, fp = lm.xp, lm.fp
-    tokens = xp.asint(tokens)
-    L = tokens.shape[1]
-    pos = xp.arange(L) + st.pos
-    h = rshift(xp, lm.wte_q[tokens] * lm.wte_m[tokens][..., None], fp.w_frac - fp.res_frac)
-    masks = lm._masks(st, pos)
-    for i, layer in enumerate(lm.layers):
-        h = h + lm._attention(layer, i, h, st, pos, masks)
-        h = h + lm._mlp(layer, h)
-    st.slot_pos[pos % lm.cfg.window] = pos
-    st.pos += L
-    return h
 
 
 def semantic_similarity(engine, original: bytes, reconstruction: bytes) -> float:
