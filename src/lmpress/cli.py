@@ -242,10 +242,9 @@ class _Session:
             from .cluster import Settings, make_pool
 
             self._pool_made = True
-            n_workers = a.threads or os.cpu_count() or 1
             settings = Settings(adapt=a.adapt, verify=a.verify, backend=a.backend,
                                 force=a.force)
-            self._pool = make_pool(self.model(a.compress_mode), n_workers=n_workers,
+            self._pool = make_pool(self.model(a.compress_mode), n_workers=a.threads,
                                    ray_address=a.ray, settings=settings)
         return self._pool
 

@@ -193,15 +193,10 @@ def _pool(args: argparse.Namespace):
     """Workers for the model rows (-T / --ray), or None."""
     if args.threads < 0:
         raise BenchError(f"-T must be a whole number >= 0, not {args.threads}")
-    if args.threads == 1 and not args.ray:
-        return None
-    import os
-
     from ..cluster import PoolError, make_pool
 
     try:
-        return make_pool(None, n_workers=args.threads or os.cpu_count() or 1,
-                         ray_address=args.ray)
+        return make_pool(None, n_workers=args.threads, ray_address=args.ray)
     except PoolError as e:
         raise BenchError(str(e)) from None
 

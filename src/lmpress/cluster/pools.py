@@ -15,8 +15,10 @@ import logging
 import multiprocessing
 import os
 import socket
+import tempfile
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from ..errors import LmpressError
 from ..model.registry import SHIPPED, load_model
@@ -66,6 +68,8 @@ class LocalPool:
         for name in _BLAS_VARIABLES:  # read by numpy/torch when a worker imports them
             os.environ.setdefault(name, "1")
         self.n_workers = n_workers
+        self._files = tempfile.TemporaryDirectory(prefix="lmpress-pool-")
+        self._shared: dict[str, work.SharedWeights] = {}  # weights digest -> its file
         self._executor = cf.ProcessPoolExecutor(
             n_workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=work.init_local, initargs=(model, settings))
@@ -77,11 +81,22 @@ class LocalPool:
         return self.submit(work.local_decompress, member)
 
     def submit(self, fn: Callable, *args) -> Job:
-        """`fn(*args)` on a worker (`fn` a module-level function, the args picklable)."""
+        """`fn(*args)` on a worker (`fn` a module-level function, the args picklable);
+        loaded weights among the args are saved once and read once per worker."""
+        args = tuple(self._share(a) if isinstance(a, IntegerWeights) else a for a in args)
         return Job(self._executor.submit(fn, *args).result, (BrokenProcessPool,))
+
+    def _share(self, weights: IntegerWeights) -> work.SharedWeights:
+        weights = load_model(weights)  # gives weights made in memory their digest
+        if weights.digest not in self._shared:
+            path = os.path.join(self._files.name, f"{weights.digest}.safetensors")
+            Path(path).write_bytes(weights.to_bytes())
+            self._shared[weights.digest] = work.SharedWeights(path, weights.digest)
+        return self._shared[weights.digest]
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._files.cleanup()
 
     def __enter__(self):
         return self
@@ -180,9 +195,10 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
 def make_pool(model, *, n_workers: int = 1, ray_address: str | None = None,
               settings: Settings = DEFAULT_SETTINGS):
     """The pool the command line asks for: Ray when an address is given, local processes
-    when `n_workers` > 1, else None (code in this process)."""
+    when `n_workers` > 1 (0 = one per core), else None (code in this process)."""
     if ray_address:
         return RayPool(model, ray_address, settings)
+    n_workers = n_workers or os.cpu_count() or 1
     if n_workers > 1:
         return LocalPool(model, n_workers, settings)
     return None

@@ -8,8 +8,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..codec import CodingStats, Compressor, Decompressor
+from ..model.weights import IntegerWeights
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,28 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(1)
+
+
+_WEIGHTS: dict[str, IntegerWeights] = {}  # per worker process: digest -> loaded weights
+
+
+class SharedWeights:
+    """Weights a LocalPool saved to a file once: each job pickles only this handle, and
+    unpickling it in a worker gives the loaded weights, read once per worker."""
+
+    def __init__(self, path: str, digest: str):
+        self.path, self.digest = path, digest
+
+    def __reduce__(self):
+        return _load_shared, (self.path, self.digest)
+
+
+def _load_shared(path: str, digest: str) -> IntegerWeights:
+    if digest not in _WEIGHTS:
+        weights = IntegerWeights.load(Path(path))
+        weights.digest = digest  # the digest of the model as the pool's caller loaded it
+        _WEIGHTS[digest] = weights
+    return _WEIGHTS[digest]
 
 
 def local_compress(data: bytes) -> tuple[bytes, CodingStats]:

@@ -178,8 +178,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, prog: str) ->
     total = sum(len(d.data) for d in docs)
     from ..cluster import make_pool
 
-    pool = make_pool(None, n_workers=args.threads or os.cpu_count() or 1,
-                     ray_address=args.ray)
+    pool = make_pool(None, n_workers=args.threads, ray_address=args.ray)
     try:
         with progress_bar(stderr.isatty() and not args.quiet, total, "scoring") as progress:
             rows = score_rows(docs, model, pair, ncd=ncd, ncd_threshold=args.ncd_threshold,
