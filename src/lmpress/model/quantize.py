@@ -110,6 +110,31 @@ def quantize_model(float_weights: dict[str, np.ndarray], cfg: ModelConfig, token
     return IntegerWeights(name, cfg, fp, tokenizer_json, out, summary=summary)
 
 
+def dequantize_model(weights: IntegerWeights) -> dict[str, np.ndarray]:
+    """The float weights (torch model names) that `quantize_model` would turn back into
+    `weights`, up to its rounding: where a new model's training starts from a shipped one.
+    Only plain models (no biases, head norms or separate head) are supported."""
+    cfg, fp, t = weights.config, weights.fixed, weights.tensors
+    if cfg.qkv_bias or cfg.qk_norm or not cfg.tie_embeddings:
+        raise ValueError(f"{weights.name} is a converted model; only lmpress's own dequantize")
+
+    def mat(name: str) -> np.ndarray:
+        m = np.asarray(t[name + ".m"], dtype=np.float64)
+        return np.asarray(t[name + ".q"], dtype=np.float64) * (m / 2.0**fp.w_frac)[:, None]
+
+    gain = lambda g: np.asarray(g, dtype=np.float64) / 2**fp.gain_frac  # noqa: E731
+    out = {"wte.weight": mat("wte"), "norm_out.weight": gain(t["norm_out"])}
+    for i in range(cfg.n_layer):
+        b = f"blocks.{i}."
+        for n in LINEARS:
+            sub = "attn." if n in ("wq", "wk", "wv", "wo") else "mlp."
+            w = mat(f"layers.{i}.{n}")
+            out[b + sub + n + ".weight"] = w * math.sqrt(cfg.head_size) if n == "wq" else w
+        out[b + "norm_attn.weight"] = gain(t[f"layers.{i}.norm_attn"])
+        out[b + "norm_mlp.weight"] = gain(t[f"layers.{i}.norm_mlp"])
+    return out
+
+
 def seeded_float_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
     """Deterministic random float weights (for tests and golden archives): a splitmix64
     stream, so they never change with numpy's generator versions."""

@@ -29,6 +29,32 @@ RECIPES = {
         "max_mb_per_source": 6.0,  # keeps the mix balanced
         "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
+    "small-v2": {
+        # small-v1 trained on: the same shape, tokenizer and training sample, starting
+        # from the shipped small-v1 weights and going on with the chunks after the 2400
+        # batches small-v1 saw (same seeded order), at a lower peak learning rate
+        "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
+                             window=256, max_positions=4096),
+        "train": TrainConfig(batch_size=16, lr=1e-3, warmup_steps=100, max_steps=2400,
+                             data_offset_steps=2400),
+        "init_from": "lmpress-small-v1",
+        "tokenizer_from": "lmpress-small-v1",
+        "tokenizer_mb": 1.5,
+        "max_mb_per_source": 6.0,
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
+    },
+    "max-v1": {
+        # levels 7-9: a larger model for a GPU (docs/TRAINING.md, "On a GPU"): one
+        # sitting of a few minutes (benchmarks/device_train.sh), the cosine schedule
+        # spread over the wall-clock budget (max_steps = 0), bf16 autocast
+        "model": ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
+                             window=512, max_positions=4096),
+        "train": TrainConfig(batch_size=64, lr=1.5e-3, warmup_steps=200, max_steps=0),
+        "tokenizer_from": "lmpress-small-v1",
+        "tokenizer_mb": 1.5,
+        "max_mb_per_source": 12.0,  # about 50 M tokens: a few epochs in one sitting
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
+    },
     "fast-v1": {
         # the fast level: two narrow layers and a short window, so that a decoding step
         # costs little more than the frequency table; shares small-v1's tokenizer, so the
@@ -51,13 +77,17 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     p.add_argument("--runs", type=Path, default=Path("runs"))
     p.add_argument("--minutes", type=float, default=55.0, help="wall-clock training budget")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="bf16 autocast for the forward pass; auto: bf16 on a GPU, else fp32")
     p.add_argument("--export", type=Path, metavar="DIR",
                    help="after training, write the integer model lmpress-RECIPE.safetensors "
                         "into DIR (src/lmpress/models to ship it) and print its sha256")
     p.add_argument("--report", type=Path, metavar="FILE",
                    help="with --export: bits per byte of the float and integer models on FILE")
     p.add_argument("--skip-training", action="store_true", help="export the checkpoint as is")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="stop after the tokenizer and the token array (RUN/tokens.npy)")
     args = p.parse_args(argv)
     r = RECIPES[args.recipe]
     run_dir = args.runs / args.recipe
@@ -69,7 +99,8 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
             f.write(line + "\n")
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (args.corpus / "manifest.json").exists():
+    need_corpus = not (run_dir / "tokens.npy").exists()  # a carried run needs none
+    if need_corpus and not (args.corpus / "manifest.json").exists():
         from .corpus import main as corpus_main
 
         corpus_main(["build", "--out", str(args.corpus)], echo)
@@ -78,11 +109,23 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
 
         tokenizer_json = load_model(r["tokenizer_from"]).tokenizer_json
         (run_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-    if not (run_dir / "tokens.npy").exists():
+    if need_corpus:
         prepare(args.corpus, run_dir, r["model"].vocab_size, r["tokenizer_mb"],
                 r["max_mb_per_source"], r["exclude"], log)
+    if args.prepare_only:
+        return 0
     if not args.skip_training:
-        state = train(run_dir, r["model"], r["train"], args.minutes, args.device, log)
+        init = None
+        if "init_from" in r and not (run_dir / "checkpoint.safetensors").exists():
+            from ..model.quantize import dequantize_model
+            from ..model.registry import load_model
+
+            init = dequantize_model(load_model(r["init_from"]))
+            log(f"starting from the weights of {r['init_from']}")
+        precision = args.precision if args.precision != "auto" else \
+            "bf16" if args.device.startswith("cuda") else "fp32"
+        state = train(run_dir, r["model"], r["train"], args.minutes, args.device, log, init,
+                      precision)
         summary = {k: v for k, v in state.items() if k != "history"}
         log("done: " + json.dumps(summary))
     if args.export:
