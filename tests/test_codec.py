@@ -155,3 +155,17 @@ def test_weights_made_in_memory_get_their_file_digest(tiny_model):
     archive = Compressor(fresh).compress(data)
     assert archive == Compressor(tiny_model).compress(data)
     assert Decompressor(tiny_model).decompress(archive) == data
+
+
+def test_archives_of_every_shipped_model_decode_without_naming_it():
+    """The header names the model, so archives made with an earlier default (or any
+    shipped model) decode with a plain decompress, whatever the default is now."""
+    from lmpress.model.registry import DEFAULT_MODEL, SHIPPED
+
+    text = "Compression is prediction: a model that knows what comes next pays little.\n"
+    for name in SHIPPED:
+        archive = Compressor(name).compress(text.encode())
+        assert name.encode() in archive[:64]
+        assert Decompressor().decompress(archive) == text.encode()
+    if SHIPPED:
+        assert DEFAULT_MODEL in SHIPPED

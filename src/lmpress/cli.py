@@ -62,16 +62,16 @@ def cmd_models(argv: list[str]) -> int:
         print("no models are shipped with this installation; "
               "pass a model file with -m PATH.safetensors")
         return EXIT_OK
-    print(f"  {'name':<24} {'levels':<8} {'size':>10}  {'sha256':<12}  summary")
+    print(f"  {'name':<24} {'levels':<11} {'size':>10}  {'sha256':<12}  summary")
     for m in SHIPPED.values():
         path = MODELS_DIR / m.file
         size = human_size(path.stat().st_size) if path.is_file() else "missing"
         mark = "*" if m.name == DEFAULT_MODEL else " "
         levels = ",".join(map(str, m.levels)) or "-"
-        print(f"{mark} {m.name:<24} {levels:<8} {size:>10}  {m.sha256[:12]:<12}  {m.summary}")
+        print(f"{mark} {m.name:<24} {levels:<11} {size:>10}  {m.sha256[:12]:<12}  {m.summary}")
     for name, path, summary in converted:
         size = human_size(path.stat().st_size)
-        print(f"  {name:<24} {'user':<8} {size:>10}  {'-':<12}  {summary} [{path}]")
+        print(f"  {name:<24} {'user':<11} {size:>10}  {'-':<12}  {summary} [{path}]")
     print("(* = default model)")
     return EXIT_OK
 

@@ -49,7 +49,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="JSONL key holding the id (default: id, else path, else line N)")
     p.add_argument("-m", "--model", metavar="NAME_OR_PATH",
                    help="the model behind bits/byte and the ratios (default: the default "
-                        "model, lmpress-small-v1)")
+                        "model)")
     p.add_argument("--observer", metavar="NAME_OR_PATH",
                    help="Binoculars' observer (default: the -m model)")
     p.add_argument("--performer", default=DEFAULT_PERFORMER, metavar="NAME_OR_PATH",

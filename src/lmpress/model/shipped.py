@@ -4,10 +4,18 @@
 from .registry import ShippedModel, register
 
 register(ShippedModel(
+    name="lmpress-small-v2",
+    file="lmpress-small-v2.safetensors",
+    sha256="6a57047ceac880cc1c4e8b908079302d400e2a04408932c3a23aba5150a17241",
+    levels=(4, 5, 6, 7, 8, 9),  # the default; 7-9 until max-v1 ships
+    summary="small-v1 trained on to 2x the tokens; d=192, 5 layers, 4096-token BPE; int8",
+))
+
+register(ShippedModel(
     name="lmpress-small-v1",
     file="lmpress-small-v1.safetensors",
     sha256="28560469fdbe4313c54f4f4ba15c031910cd937e9da5837bb477e1ba1c6ad83e",
-    levels=(4, 5, 6, 7, 8, 9),  # the default; 7-9 until a larger model ships
+    levels=(),  # the default until small-v2; its archives name it and still decode
     summary="d=192, 5 layers, 4096-token BPE; Debian docs + Python stdlib; int8",
 ))
 
