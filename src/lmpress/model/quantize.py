@@ -15,6 +15,12 @@ from .weights import IntegerWeights
 LINEARS = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 
 
+def _float_name(layer: int, linear: str) -> str:
+    """The torch model's name of a block's linear weight (blocks.i.attn.wq.weight, ...)."""
+    sub = "attn." if linear in ("wq", "wk", "wv", "wo") else "mlp."
+    return f"blocks.{layer}.{sub}{linear}.weight"
+
+
 def quantize_matrix(w: np.ndarray, fp: FixedPoint) -> tuple[np.ndarray, np.ndarray]:
     """Per-row (output channel) symmetric int8: w ~= q * m / 2**w_frac."""
     w = np.asarray(w, dtype=np.float64)
@@ -87,8 +93,7 @@ def quantize_model(float_weights: dict[str, np.ndarray], cfg: ModelConfig, token
     for i in range(cfg.n_layer):
         b = f"blocks.{i}."
         for n in LINEARS:
-            sub = "attn." if n in ("wq", "wk", "wv", "wo") else "mlp."
-            w = f[b + sub + n + ".weight"]
+            w = f[_float_name(i, n)]
             if n == "wq" and not cfg.qk_norm:  # fold the temperature 1/sqrt(head) into q
                 w = w / root
             q, m = quantize_matrix(w, fp)
@@ -116,7 +121,8 @@ def dequantize_model(weights: IntegerWeights) -> dict[str, np.ndarray]:
     Only plain models (no biases, head norms or separate head) are supported."""
     cfg, fp, t = weights.config, weights.fixed, weights.tensors
     if cfg.qkv_bias or cfg.qk_norm or not cfg.tie_embeddings:
-        raise ValueError(f"{weights.name} is a converted model; only lmpress's own dequantize")
+        raise ValueError(f"{weights.name} is a converted model; only lmpress's own models "
+                         "can be dequantized")
 
     def mat(name: str) -> np.ndarray:
         m = np.asarray(t[name + ".m"], dtype=np.float64)
@@ -127,9 +133,8 @@ def dequantize_model(weights: IntegerWeights) -> dict[str, np.ndarray]:
     for i in range(cfg.n_layer):
         b = f"blocks.{i}."
         for n in LINEARS:
-            sub = "attn." if n in ("wq", "wk", "wv", "wo") else "mlp."
             w = mat(f"layers.{i}.{n}")
-            out[b + sub + n + ".weight"] = w * math.sqrt(cfg.head_size) if n == "wq" else w
+            out[_float_name(i, n)] = w * math.sqrt(cfg.head_size) if n == "wq" else w
         out[b + "norm_attn.weight"] = gain(t[f"layers.{i}.norm_attn"])
         out[b + "norm_mlp.weight"] = gain(t[f"layers.{i}.norm_mlp"])
     return out
