@@ -191,7 +191,7 @@ def test_tables_equal_on_numpy_torch_and_int8_products(converted, arch):
                                       for c in range(0, 40, 16)], 1))
     assert np.array_equal(tables[0], tables[1])
     lm = IntegerLM(w, TorchBackend("cpu", int8_mm=True))
-    assert type(lm.layers[0]["wq"][0]).__name__ == "Int8Matrix"
+    assert type(lm.layers[0]["wqkv"][0]).__name__ == "Int8Matrix"
     st = lm.new_state(3)
     steps = [lm.xp.to_numpy(lm.freqs(lm.forward(st, tokens[:, t:t + 1]))) for t in range(40)]
     assert np.array_equal(np.concatenate(steps, 1), tables[0])

@@ -96,6 +96,12 @@ class _Engine:
         self.weights_digest = bytes.fromhex(self.weights.digest)[:16]
         self.tokenizer_digest = bytes.fromhex(self.tok.digest)[:16]
 
+    def prepare(self, n_bytes: int) -> None:
+        """About `n_bytes` are about to be coded: the backend may load faster kernels."""
+        prepare = getattr(self.lm.xp, "prepare", None)
+        if prepare is not None:
+            prepare(n_bytes)
+
     def tables(self, st, tokens) -> np.ndarray:
         """THE path from tokens to integer frequency tables, for both directions."""
         return self.lm.xp.to_numpy(self.lm.freqs(self.lm.forward(st, tokens)))
@@ -136,6 +142,8 @@ class Compressor:
         data = bytes(data)
         self.stats = CodingStats(n_bytes_in=len(data))
         e = self.engine
+        if hasattr(e, "prepare"):
+            e.prepare(len(data))
         pieces = list(self._pieces(data))
         stored = [self._stored(seg) for seg, _ in pieces]  # (kind, payload) without the LM
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
@@ -321,6 +329,8 @@ class Decompressor:
                  if s.kind == KIND_LM or (header.adapt and s.n_tokens)]
         if coded:
             e = self._engine_for(header)
+            if hasattr(e, "prepare"):
+                e.prepare(header.original_size)
             for i in coded:
                 n = header.streams[i].n_tokens
                 if n > e.cfg.max_positions or n == 0:

@@ -56,7 +56,7 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     ids (B, L, k) in each position's table, and the tables' totals (B, L). `observe`, if
     given, is called with each chunk's tables (B, l, V) and want ids (B, l, k)."""
     B, L = inp.shape
-    chunk = max(1, min(engine.cfg.window, (1 << 21) // (B * engine.cfg.vocab_size)))
+    chunk = max(1, min(engine.cfg.window, (1 << 22) // (B * engine.cfg.vocab_size)))
     if getattr(engine, "stepwise", False):
         chunk = 1  # the decoder's (B, 1) steps
     st = engine.lm.new_state(B)

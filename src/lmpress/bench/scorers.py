@@ -81,6 +81,7 @@ class IntegerScorer:
         tgt = np.zeros((B, L), dtype=np.int64)
         for b, (x, y) in enumerate(zip(inputs, targets)):  # padding after: causal, unread
             inp[b, :len(x)], tgt[b, :len(y)] = x, y
+        e.prepare(4 * int(inp.size))  # about 4 bytes per token
         _, freq, total = chunked_tables(e, inp, tgt[..., None])
         nll = -np.log(freq[..., 0] / total)
         return [nll[b, :len(x)] for b, x in enumerate(inputs)]

@@ -7,6 +7,7 @@ proven to fit the mantissa, so any BLAS, kernel or thread count gives the same r
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,40 @@ FP32_EXACT = 2**24  # every partial sum below this is exact in float32
 FP64_EXACT = 2**53
 
 
+KERNELS_MIN_BYTES = 32 * 1024  # below this, loading numba (about 1 s) costs more than it saves
+
+
 class NumpyBackend:
+    """numpy arrays; the hot element-wise steps run as compiled kernels (kernels.py) when
+    numba is installed, else as plain numpy -- the same integers either way.
+
+    `compiled`: "auto" loads the kernels when `prepare` announces at least
+    KERNELS_MIN_BYTES of input; True loads them now; False never. The environment
+    variable LMPRESS_KERNELS (auto, compiled, numpy) overrides "auto"."""
+
     name = "numpy"
+
+    def __init__(self, compiled: bool | str = "auto"):
+        if compiled == "auto":
+            mode = os.environ.get("LMPRESS_KERNELS", "auto")
+            if mode not in ("auto", "compiled", "numpy"):
+                raise BackendError(f"LMPRESS_KERNELS={mode!r} is not a choice; use auto, "
+                                   "compiled or numpy")
+            compiled = {"auto": "auto", "compiled": True, "numpy": False}[mode]
+        self.compiled = compiled
+        self.kernels = None
+        if compiled is True:
+            self._load_kernels()
+
+    def _load_kernels(self) -> None:
+        from . import kernels
+
+        self.kernels = kernels if kernels.AVAILABLE else None
+
+    def prepare(self, n_bytes: int) -> None:
+        """About `n_bytes` of input are coming: load the kernels if they will pay off."""
+        if self.compiled == "auto" and self.kernels is None and n_bytes >= KERNELS_MIN_BYTES:
+            self._load_kernels()
 
     def asint(self, a: Any) -> np.ndarray:
         return np.asarray(a, dtype=np.int64)
@@ -37,11 +70,13 @@ class NumpyBackend:
 
     def matmul(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Exact integer product of int64 `x` and a matrix from `matrix` (or float64)."""
-        return np.matmul(x.astype(w.dtype), w).astype(np.int64)
+        return self.matmul_raw(x, w).astype(np.int64)
 
     def matmul_raw(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """The exact product of `matmul`, left in `w`'s float dtype (integer-valued)."""
-        return np.matmul(x.astype(w.dtype), w)
+        x = x.astype(w.dtype, copy=False)
+        # one 2-D product: a stacked (B, L, K) operand would be B small products
+        return np.matmul(x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.shape[1])
 
     def requant_f64(self, acc: np.ndarray, w_mult: np.ndarray, row_mult: np.ndarray,
                     s1: int, s2: int) -> np.ndarray:
@@ -50,6 +85,8 @@ class NumpyBackend:
         exact, scaling by 2**-s is exact, floor is exact, so the integers are identical to
         the int64 path -- and float64 multiplies are several times faster than int64 ones
         on CPUs without a vector int64 multiply."""
+        if self.kernels is not None:
+            return self.kernels.requant_f64(acc, w_mult, row_mult, s1, s2)
         t = np.floor((acc * w_mult + float(1 << (s1 - 1))) * 2.0**-s1)
         t *= np.minimum(np.maximum(row_mult, 0), 2**24).astype(np.float64)
         if s2 > 0:

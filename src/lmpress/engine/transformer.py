@@ -14,12 +14,12 @@ from .backends import get_backend
 from .fixed import (
     ACT_MAX,
     freq_table,
-    lookup,
     quant_rows,
     requant,
     rms_norm_quant,
     rshift,
     softmax_weights,
+    swiglu,
 )
 
 QK_CLIP = 2**20  # |q|, |k|, |v| bound: keeps attention products exact in float64
@@ -30,8 +30,8 @@ class StreamState:
     """KV ring buffers of the last `window` positions for B streams advancing together."""
 
     pos: int  # position of the next token
-    keys: list[Any]  # per layer (B, Hkv, W, hs) float64, rotated keys
-    values: list[Any]  # per layer (B, Hkv, W, hs) float64
+    keys: list[Any]  # per layer (B, Hkv, W, hs) float64 (float32 in kernel steps), rotated
+    values: list[Any]  # per layer (B, Hkv, W, hs), as keys
     slot_pos: Any  # (W,) int64 position held by each ring slot, -1 = empty
 
 
@@ -49,8 +49,12 @@ class IntegerLM:
         t = weights.tensors
         C, Hd, A = self.cfg.n_embd, self.cfg.n_hidden, self.cfg.attn_width
 
-        def lin(name: str, k: int, q_name: str | None = None):
-            q, m = t[q_name or name + ".q"], np.asarray(t[name + ".m"], dtype=np.int64)
+        def lin(name: str, k: int, *more: str):
+            """The matrix (k, out) of `name` -- with `more` side by side, one product for
+            linears that read the same input (q|k|v, gate|up); split by `_linear_parts`."""
+            names = (name, *more)
+            q = np.concatenate([t[n + ".q"] for n in names], 0)
+            m = np.concatenate([np.asarray(t[n + ".m"], dtype=np.int64) for n in names])
             return (xp.matrix(np.ascontiguousarray(q.T), k * ACT_MAX**2), xp.asint(m),
                     self._f64_mult(m, k))
 
@@ -63,7 +67,8 @@ class IntegerLM:
             self.layers.append({
                 "norm_attn": xp.asint(t[p + "norm_attn"]),
                 "norm_mlp": xp.asint(t[p + "norm_mlp"]),
-                **{n: lin(p + n, C) for n in ("wq", "wk", "wv", "w_gate", "w_up")},
+                "wqkv": lin(p + "wq", C, p + "wk", p + "wv"),
+                "w_gate_up": lin(p + "w_gate", C, p + "w_up"),
                 "wo": lin(p + "wo", A),
                 "w_down": lin(p + "w_down", Hd),
                 **{n: xp.asint(t[p + n]) for n in ("bq", "bk", "bv") if self.cfg.qkv_bias},
@@ -101,12 +106,25 @@ class IntegerLM:
 
     # -- blocks --------------------------------------------------------------------------
     def _linear(self, xq, row_m, lin, out_frac: int):
+        """int8 rows xq (with row multipliers) times a weight matrix, at `out_frac`."""
+        return self._linear_parts(xq, row_m, lin, [(None, out_frac)])[0]
+
+    def _linear_parts(self, xq, row_m, lin, parts: list[tuple[int | None, int]]):
+        """`_linear` of side-by-side matrices (`lin(name, k, *more)`): one product, then
+        each part of (columns or None = the rest, out_frac) rescaled on its own; the
+        integers equal those of separate products."""
         w, w_mult, w_mult_f64 = lin
-        if w_mult_f64 is not None:  # exact: see _f64_mult
-            fp = self.fp
-            return self.xp.requant_f64(self.xp.matmul_raw(xq, w), w_mult_f64, row_m,
-                                       fp.w_frac - 8, fp.row_frac + 8 - out_frac)
-        return requant(self.xp, self.xp.matmul(xq, w), w_mult, row_m, out_frac, self.fp)
+        xp, fp, out, a = self.xp, self.fp, [], 0
+        acc = xp.matmul_raw(xq, w) if w_mult_f64 is not None else xp.matmul(xq, w)
+        for n, out_frac in parts:
+            b = None if n is None else a + n
+            if w_mult_f64 is not None:  # exact: see _f64_mult
+                out.append(xp.requant_f64(acc[..., a:b], w_mult_f64[a:b], row_m,
+                                          fp.w_frac - 8, fp.row_frac + 8 - out_frac))
+            else:
+                out.append(requant(xp, acc[..., a:b], w_mult[a:b], row_m, out_frac, fp))
+            a = b
+        return out
 
     def _rotate(self, x, pos):
         """x (B, H, L, hs) at qk_frac rotated by the integer tables at positions pos (L,)."""
@@ -123,12 +141,16 @@ class IntegerLM:
         x = x.reshape(B, L, n_head, self.cfg.head_size)
         return x.transpose(0, 2, 1, 3) if isinstance(x, np.ndarray) else x.permute(0, 2, 1, 3)
 
-    def _project(self, layer: dict, name: str, xq, row_m, frac: int, n_head: int):
-        """One of q, k, v as heads (B, n_head, L, hs) at `frac`, with its bias if any."""
-        y = self._linear(xq, row_m, layer["w" + name], frac)
-        if self.cfg.qkv_bias:
-            y = y + layer["b" + name]
-        return self._heads(y, n_head)
+    def _qkv(self, layer: dict, xq, row_m):
+        """q, k, v as heads (B, n_head or kv_heads, L, hs), with their biases if any."""
+        c, fp = self.cfg, self.fp
+        qk_frac = fp.qk_norm_frac if c.qk_norm else fp.qk_frac
+        kv_width = c.kv_heads * c.head_size
+        ys = self._linear_parts(xq, row_m, layer["wqkv"], [
+            (c.n_head * c.head_size, qk_frac), (kv_width, qk_frac), (kv_width, fp.v_frac)])
+        if c.qkv_bias:
+            ys = [y + layer[b] for y, b in zip(ys, ("bq", "bk", "bv"))]
+        return [self._heads(y, n) for y, n in zip(ys, (c.n_head, c.kv_heads, c.kv_heads))]
 
     def _head_norm(self, x, gain):
         """Per-head RMSNorm (Qwen3's q_norm / k_norm): x (B, H, L, hs) at qk_norm_frac ->
@@ -162,10 +184,7 @@ class IntegerLM:
     def _attention(self, layer: dict, i: int, h, st: StreamState, pos, masks):
         xp, fp, W, c = self.xp, self.fp, self.cfg.window, self.cfg
         xq, row_m = rms_norm_quant(xp, h, layer["norm_attn"], fp)
-        qk_frac = fp.qk_norm_frac if c.qk_norm else fp.qk_frac
-        q = self._project(layer, "q", xq, row_m, qk_frac, c.n_head)
-        k = self._project(layer, "k", xq, row_m, qk_frac, c.kv_heads)
-        v = self._project(layer, "v", xq, row_m, fp.v_frac, c.kv_heads)
+        q, k, v = self._qkv(layer, xq, row_m)
         if c.qk_norm:
             q, k = self._head_norm(q, layer["q_norm"]), self._head_norm(k, layer["k_norm"])
         q, k = self._rotate(q, pos), self._rotate(k, pos)
@@ -176,6 +195,19 @@ class IntegerLM:
         q = q.reshape(B, c.kv_heads, c.n_head // c.kv_heads, L, c.head_size)
         slots = pos % W
         ring_ok, chunk_ok = masks
+        kernels = getattr(xp, "kernels", None)
+        if chunk_ok is None and kernels is not None:  # one step, fused (kernels.py)
+            if st.keys[i].dtype != np.float32:
+                # float32 holds the clipped integers (|x| <= QK_CLIP < 2**24) exactly, in
+                # half the memory traffic that bounds each decoding step
+                st.keys[i], st.values[i] = (a.astype(np.float32)
+                                            for a in (st.keys[i], st.values[i]))
+            st.keys[i][:, :, slots] = k
+            st.values[i][:, :, slots] = v
+            valid = np.ones(W, np.bool_) if ring_ok is None else ring_ok[0]
+            out = kernels.attend_step(q[..., 0, :], st.keys[i], st.values[i], valid,
+                                      2 * fp.qk_frac - fp.exp_step_bits, self.exp_table)
+            return self._attention_out(layer, out, B, L)
         if chunk_ok is None:  # one step: write the ring, then attend over it
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
@@ -185,17 +217,23 @@ class IntegerLM:
         else:  # a chunk of L <= W positions: the ring before it, then the chunk itself.
             # Scores and weighted sums are taken against the two parts separately (no
             # copy of the ring); integer sums do not depend on grouping.
-            scores = xp.cat([xp.matmul_f64(q, _swap(st.keys[i][:, :, None])),
+            ring_k, ring_v = xp.f64(st.keys[i]), xp.f64(st.values[i])
+            scores = xp.cat([xp.matmul_f64(q, _swap(ring_k[:, :, None])),
                              xp.matmul_f64(q, _swap(k[:, :, None]))], -1)  # (.., L, W + L)
             e = softmax_weights(xp, scores, xp.cat([ring_ok, chunk_ok], 1), 2 * fp.qk_frac,
                                 self.exp_table, fp)
             ef = xp.f64(e)
-            num = xp.matmul_f64(ef[..., :W], st.values[i][:, :, None]) + \
+            num = xp.matmul_f64(ef[..., :W], ring_v[:, :, None]) + \
                 xp.matmul_f64(ef[..., W:], v[:, :, None])
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
         e_sum = xp.sum(e, -1)
         out = (2 * num + e_sum) // (2 * e_sum)  # num / e_sum rounded half up
+        return self._attention_out(layer, out, B, L)
+
+    def _attention_out(self, layer: dict, out, B: int, L: int):
+        """Heads (B, Hkv, G, L, hs) at v_frac -> the block's output projection."""
+        xp, fp, c = self.xp, self.fp, self.cfg
         out = out.reshape(B, c.n_head, L, c.head_size)
         out = (out.transpose(0, 2, 1, 3) if isinstance(out, np.ndarray)
                else out.permute(0, 2, 1, 3)).reshape(B, L, c.attn_width)
@@ -205,13 +243,11 @@ class IntegerLM:
     def _mlp(self, layer: dict, h):
         xp, fp = self.xp, self.fp
         xq, row_m = rms_norm_quant(xp, h, layer["norm_mlp"], fp)
-        gate = self._linear(xq, row_m, layer["w_gate"], fp.hidden_frac)
-        up = self._linear(xq, row_m, layer["w_up"], fp.hidden_frac)
-        r = fp.silu_range
-        idx = rshift(xp, gate, fp.hidden_frac - 8) + (r << 8)
-        act = lookup(xp, self.silu_table, idx)
-        act = xp.where(idx >= (2 * r) << 8, gate, xp.where(idx < 0, 0, act))
-        hq, hm = quant_rows(xp, act * up, 2 * fp.hidden_frac, fp)
+        Hd = self.cfg.n_hidden
+        gate, up = self._linear_parts(xq, row_m, layer["w_gate_up"],
+                                      [(Hd, fp.hidden_frac), (Hd, fp.hidden_frac)])
+        hq, hm = quant_rows(xp, swiglu(xp, gate, up, self.silu_table, fp),
+                            2 * fp.hidden_frac, fp)
         return self._linear(hq, hm, layer["w_down"], fp.res_frac)
 
     # -- public --------------------------------------------------------------------------

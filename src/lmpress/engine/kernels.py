@@ -1,0 +1,309 @@
+"""Compiled (numba) kernels for the numpy backend: the integer engine's element-wise and
+per-row steps fused into single passes, with no temporaries.
+
+Each kernel computes exactly the integers of its numpy counterpart in `fixed.py` or
+`transformer.py` (tests/test_kernels.py checks them against each other on random and
+extreme inputs, and archives are byte-identical with and without them). Floats appear
+only where the numpy path uses them: as exact carriers of integers below 2**53, where
+every product, sum, power-of-two scaling and floor is exact, so no evaluation order,
+vector width or fused multiply-add can change a result.
+
+numba is optional: without it (or with LMPRESS_KERNELS=numpy, or for inputs too small to
+repay loading it: backends.NumpyBackend) the engine runs the plain numpy code, more
+slowly, to the same bytes. Compiled code is cached on disk (numba's cache=True), so only
+the first use on a machine pays the few seconds of compiling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .fixed import ACT_MAX
+
+try:
+    from numba import njit
+except ImportError:  # the numpy path is complete without them
+    njit = None
+
+AVAILABLE = njit is not None
+
+if AVAILABLE:
+    _jit = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    _jit_int = njit(cache=True, nogil=True)
+
+    @_jit_int
+    def _rshift(x, s):
+        """x / 2**s rounded half up (fixed.rshift)."""
+        if s <= 0:
+            return x * (1 << -s)
+        return (x + (1 << (s - 1))) >> s
+
+    @_jit_int
+    def _div_round(num, den):
+        return (2 * num + den) // (2 * den)
+
+    @_jit_int
+    def _div_round_fast(num, den):
+        """_div_round (den > 0) by a float64 quotient corrected by the exact remainder
+        when both sides are exact in float64; integer division otherwise."""
+        a, b = 2 * num + den, 2 * den
+        if -(1 << 52) < a < (1 << 52) and b < (1 << 52):
+            af, bf = np.float64(a), np.float64(b)
+            q = math.floor(af / bf)
+            rem = af - q * bf
+            if rem < 0.0:
+                q -= 1.0
+            elif rem >= bf:
+                q += 1.0
+            return np.int64(q)
+        return a // b
+
+    @_jit_int
+    def _isqrt(n):
+        """floor(sqrt(n)) for 0 <= n < 2**52 (NumpyBackend.isqrt)."""
+        r = np.int64(math.sqrt(np.float64(n)))
+        if r * r > n:
+            r -= 1
+        if (r + 1) * (r + 1) <= n:
+            r += 1
+        return r
+
+    @_jit_int
+    def _freq_rows(logits, table, s, freq_bits, f64_exact, out):
+        """fixed.freq_table. When every e << freq_bits is below 2**53 (`f64_exact`), the
+        division (e << freq_bits) // total is a float64 multiply by 1 / total (within 1
+        of the quotient) corrected by the exact remainder: the same integer, several
+        times faster than integer division, which the other case keeps."""
+        n, V = logits.shape
+        last = table.shape[0] - 1
+        e = np.empty(V, np.float64)
+        scale = np.float64(1 << freq_bits)
+        for r in range(n):
+            top = logits[r, 0]
+            for v in range(1, V):
+                if logits[r, v] > top:
+                    top = logits[r, v]
+            total = 0
+            for v in range(V):
+                x = table[min(_rshift(top - logits[r, v], s), last)]
+                e[v] = x
+                total += x
+            if not f64_exact:
+                for v in range(V):
+                    out[r, v] = 1 + (np.int64(e[v]) << freq_bits) // total
+                continue
+            t = np.float64(total)
+            inv = 1.0 / t
+            for v in range(V):
+                a = e[v] * scale
+                q = math.floor(a * inv)
+                rem = a - q * t
+                if rem < 0.0:
+                    q -= 1.0
+                elif rem >= t:
+                    q += 1.0
+                out[r, v] = 1 + np.int64(q)
+
+    @_jit_int
+    def _requant_rows(acc, w_mult, row_mult, s1, s2, out):
+        n, m = acc.shape
+        c1, k1 = np.float64(1 << (s1 - 1)), 2.0 ** -s1
+        c2 = np.float64(1 << (s2 - 1)) if s2 > 0 else 0.0
+        k2 = 2.0 ** -s2
+        for r in range(n):
+            rm = np.float64(min(max(row_mult[r], 0), 1 << 24))
+            for j in range(m):
+                t = math.floor((np.float64(acc[r, j]) * w_mult[j] + c1) * k1) * rm
+                if s2 > 0:
+                    t = math.floor((t + c2) * k2)
+                else:
+                    t = t * k2
+                out[r, j] = np.int64(t)
+
+    @_jit_int
+    def _rms_norm_quant_rows(x, gain, frac_shift, q, m):
+        """fixed.rms_norm_quant; frac_shift = row_frac - gain_frac (>= 0)."""
+        n, C = x.shape
+        for r in range(n):
+            ss = 0
+            amax = 0
+            for j in range(C):
+                ss += x[r, j] * x[r, j]
+                a = abs(x[r, j] * gain[j])
+                if a > amax:
+                    amax = a
+            rms = min(max(_isqrt(min(max(ss // C, 0), (1 << 52) - 1)), 1), 1 << 40)
+            amax = min(max(amax, 1), 1 << 40)
+            for j in range(C):
+                q[r, j] = _div_round_fast(ACT_MAX * (x[r, j] * gain[j]), amax)
+            m[r] = _div_round(amax * (1 << frac_shift), ACT_MAX * rms)
+
+    @_jit_int
+    def _quant_rows(x, frac, row_frac, q, m):
+        """fixed.quant_rows."""
+        n, C = x.shape
+        for r in range(n):
+            amax = 0
+            for j in range(C):
+                a = abs(x[r, j])
+                if a > amax:
+                    amax = a
+            amax = min(max(amax, 1), 1 << 44)
+            for j in range(C):
+                q[r, j] = _div_round_fast(ACT_MAX * x[r, j], amax)
+            if row_frac >= frac:
+                m[r] = _div_round(amax * (1 << (row_frac - frac)), ACT_MAX)
+            else:
+                m[r] = _div_round(amax, ACT_MAX << (frac - row_frac))
+
+    @_jit_int
+    def _silu_mul_rows(gate, up, table, s, silu_range, out):
+        """The SwiGLU product of transformer._mlp: silu(gate) * up, silu by table."""
+        n, C = gate.shape
+        last = table.shape[0] - 1
+        hi = (2 * silu_range) << 8
+        for r in range(n):
+            for j in range(C):
+                g = gate[r, j]
+                idx = _rshift(g, s) + (silu_range << 8)
+                if idx >= hi:
+                    a = g
+                elif idx < 0:
+                    a = 0
+                else:
+                    a = table[min(idx, last)]
+                out[r, j] = a * up[r, j]
+
+    @_jit_int
+    def _softmax_rows(scores, valid, s, table, out):
+        """fixed.softmax_weights over rows (R, L, S) with a mask (L, S) shared by all R."""
+        R, L, S = scores.shape
+        last = table.shape[0] - 1
+        for a in range(R):
+            for li in range(L):
+                top = np.int64(-(1 << 62))
+                for j in range(S):
+                    if valid[li, j] and scores[a, li, j] > top:
+                        top = np.int64(scores[a, li, j])
+                for j in range(S):
+                    if valid[li, j]:
+                        i = _rshift(top - np.int64(scores[a, li, j]), s)
+                        out[a, li, j] = table[min(max(i, 0), last)]
+                    else:
+                        out[a, li, j] = 0
+
+    @_jit
+    def _scores(qv, Kh, valid, sc):
+        """sc[w] = q . k_w for every ring slot; returns the largest over valid slots."""
+        W, hs = Kh.shape
+        top = np.int64(-(1 << 62))
+        for w in range(W):
+            acc = 0.0
+            for d in range(hs):
+                acc += qv[d] * Kh[w, d]
+            x = np.int64(acc)
+            sc[w] = x
+            if valid[w] and x > top:
+                top = x
+        return top
+
+    @_jit
+    def _weighted(e, Vh, num):
+        """num = sum_w e[w] * v_w."""
+        W, hs = Vh.shape
+        for d in range(hs):
+            num[d] = 0.0
+        for w in range(W):
+            x = e[w]
+            if x != 0.0:
+                for d in range(hs):
+                    num[d] += x * Vh[w, d]
+
+    @_jit
+    def _attend_step(q, keys, values, valid, s, table, out):
+        """One decoding step of exact attention, fused: q (B, Hkv, G, hs) against the
+        ring (B, Hkv, W, hs); out (B, Hkv, G, hs) = sum_w e_w v_w / sum_w e_w, rounded
+        half up, with e = exp(score - max) by table over the valid slots. The float64
+        sums are of integers below 2**53 (QK_CLIP), hence exact in any order."""
+        B, H, G, hs = q.shape
+        W = keys.shape[2]
+        last = table.shape[0] - 1
+        sc = np.empty(W, np.int64)
+        e = np.empty(W, np.float64)
+        num = np.empty(hs, np.float64)
+        for b in range(B):
+            for h in range(H):
+                for g in range(G):
+                    top = _scores(q[b, h, g], keys[b, h], valid, sc)
+                    esum = 0
+                    for w in range(W):
+                        x = 0
+                        if valid[w]:
+                            x = table[min(max(_rshift(top - sc[w], s), 0), last)]
+                        esum += x
+                        e[w] = x
+                    _weighted(e, values[b, h], num)
+                    for d in range(hs):
+                        out[b, h, g, d] = _div_round(np.int64(num[d]), esum)
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+
+
+def freq_table(logits, exp_table, shift: int, freq_bits: int):
+    out = np.empty(logits.shape, np.int64)
+    f64_exact = (int(exp_table.max()) << freq_bits) < 2**53 and exp_table.min() >= 0
+    _freq_rows(_rows(logits), exp_table, shift, freq_bits, f64_exact,
+               out.reshape(-1, logits.shape[-1]))
+    return out
+
+
+def requant_f64(acc, w_mult, row_mult, s1: int, s2: int):
+    out = np.empty(acc.shape, np.int64)
+    _requant_rows(acc.reshape(-1, acc.shape[-1]), w_mult,
+                  np.ascontiguousarray(row_mult.reshape(-1)), s1, s2,
+                  out.reshape(-1, acc.shape[-1]))
+    return out
+
+
+def rms_norm_quant(x, gain, frac_shift: int):
+    q = np.empty(x.shape, np.float32)  # int8 values, ready for the float32 product
+    m = np.empty(x.shape[:-1] + (1,), np.int64)
+    _rms_norm_quant_rows(_rows(x), gain, frac_shift, q.reshape(-1, x.shape[-1]),
+                         m.reshape(-1))
+    return q, m
+
+
+def quant_rows(x, frac: int, row_frac: int):
+    q = np.empty(x.shape, np.float32)  # int8 values, ready for the float32 product
+    m = np.empty(x.shape[:-1] + (1,), np.int64)
+    _quant_rows(_rows(x), frac, row_frac, q.reshape(-1, x.shape[-1]), m.reshape(-1))
+    return q, m
+
+
+def silu_mul(gate, up, table, shift: int, silu_range: int):
+    out = np.empty(gate.shape, np.int64)
+    _silu_mul_rows(_rows(gate), _rows(up), table, shift, silu_range,
+                   out.reshape(-1, gate.shape[-1]))
+    return out
+
+
+def softmax_weights(scores, valid, shift: int, table):
+    """scores (..., L, S), valid (L, S) or None."""
+    L, S = scores.shape[-2:]
+    mask = np.ones((L, S), np.bool_) if valid is None else np.ascontiguousarray(valid)
+    out = np.empty(scores.shape, np.int64)
+    _softmax_rows(np.ascontiguousarray(scores.reshape(-1, L, S)), mask, shift, table,
+                  out.reshape(-1, L, S))
+    return out
+
+
+def attend_step(q, keys, values, valid, shift: int, table):
+    """q (B, Hkv, G, hs) float64, the ring (B, Hkv, W, hs) float32 or float64 (integers
+    of at most 2**20, exact in either), valid (W,) bool."""
+    out = np.empty(q.shape, np.int64)
+    _attend_step(np.ascontiguousarray(q), keys, values, valid, shift, table, out)
+    return out

@@ -1,0 +1,146 @@
+"""The compiled kernels (engine/kernels.py) give exactly the integers of the plain numpy
+path: each kernel on random and extreme inputs, and whole models (tables, archives)."""
+
+import numpy as np
+import pytest
+from conftest import TEXT
+
+from lmpress.codec import Compressor, Decompressor
+from lmpress.engine import fixed, kernels
+from lmpress.engine.backends import KERNELS_MIN_BYTES, NumpyBackend
+from lmpress.engine.transformer import IntegerLM
+from lmpress.model.config import ModelConfig
+from lmpress.model.quantize import quantize_model, seeded_float_weights
+
+FP = fixed.FixedPoint()
+PLAIN, COMPILED = NumpyBackend(compiled=False), NumpyBackend(compiled=True)
+RNG = np.random.default_rng(2026)
+
+
+def test_kernels_are_available_and_chosen():
+    assert kernels.AVAILABLE, "numba is a dependency; the compiled kernels must load"
+    assert PLAIN.kernels is None and COMPILED.kernels is kernels
+
+
+def test_auto_loads_kernels_only_for_large_inputs(monkeypatch):
+    monkeypatch.delenv("LMPRESS_KERNELS", raising=False)
+    xp = NumpyBackend()
+    xp.prepare(100)
+    assert xp.kernels is None
+    xp.prepare(KERNELS_MIN_BYTES)
+    assert xp.kernels is kernels
+    monkeypatch.setenv("LMPRESS_KERNELS", "numpy")
+    never = NumpyBackend()
+    never.prepare(10**9)
+    assert never.kernels is None
+    monkeypatch.setenv("LMPRESS_KERNELS", "fast")
+    with pytest.raises(Exception, match="LMPRESS_KERNELS='fast' is not a choice"):
+        NumpyBackend()
+
+
+def _exp_table(n: int = 24 * 256, frac: int = 16) -> np.ndarray:
+    return np.array([round(2**frac * np.exp(-i / 256)) for i in range(n)] + [0], np.int64)
+
+
+def _ints(shape, bound):
+    """Random integers of every size up to `bound`, both signs, with zeros and extremes."""
+    x = RNG.integers(-bound, bound + 1, shape) >> RNG.integers(0, 40, shape)
+    x.flat[:3] = (bound, -bound, 0)
+    return x
+
+
+@pytest.mark.parametrize("scale", [1, 2**10, 2**20, 2**40])
+def test_freq_table(scale):
+    logits = _ints((3, 5, 300), scale)
+    logits[0, 0] = 0  # a flat row
+    logits[0, 1] = -(2**50)
+    logits[0, 1, 7] = 2**50  # one dominant token, the rest far below the table's range
+    # the 28-bit table of converted models: e << 28 passes 2**53, integer division
+    for table in (_exp_table(), _exp_table(3000), _exp_table(frac=28)):
+        assert np.array_equal(fixed.freq_table(PLAIN, logits, table, FP),
+                              fixed.freq_table(COMPILED, logits, table, FP))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_requant(dtype):
+    k = 192
+    acc = _ints((4, 7, 50), k * 127 * 127).astype(dtype)
+    w_mult = RNG.integers(1, 2**21, 50).astype(np.float64)
+    row_m = RNG.integers(-5, 2**24 + 5, (4, 7, 1))
+    for s2 in (4, 16, 0, -3):
+        a = PLAIN.requant_f64(acc, w_mult, row_m, 20, s2)
+        b = COMPILED.requant_f64(acc, w_mult, row_m, 20, s2)
+        assert np.array_equal(a, b)
+        part = acc[..., 10:30]  # a column slice, as _linear_parts passes
+        assert np.array_equal(PLAIN.requant_f64(part, w_mult[10:30], row_m, 20, s2),
+                              COMPILED.requant_f64(part, w_mult[10:30], row_m, 20, s2))
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2**12, 2**30, 2**45])
+def test_norm_and_row_quantization(bound):
+    x = _ints((3, 6, 40), bound)
+    gain = RNG.integers(0, 2**13, 40)
+    for fn, args in ((fixed.rms_norm_quant, (gain, FP)),
+                     (fixed.quant_rows, (10, FP)), (fixed.quant_rows, (30, FP))):
+        qa, ma = fn(PLAIN, x, *args)
+        qb, mb = fn(COMPILED, x, *args)
+        assert np.array_equal(qa, qb) and np.array_equal(ma, mb)
+
+
+def test_swiglu():
+    gate = _ints((5, 64), 2**20)  # hidden_frac 10: -1024 .. 1024 in real units
+    up = _ints((5, 64), 2**14)
+    silu = RNG.integers(-300, 2**14, 2 * FP.silu_range * 256 + 1)
+    assert np.array_equal(fixed.swiglu(PLAIN, gate, up, silu, FP),
+                          fixed.swiglu(COMPILED, gate, up, silu, FP))
+
+
+def test_softmax_weights():
+    scores = _ints((2, 3, 4, 9), 2**28)
+    valid = RNG.random((4, 9)) < 0.6
+    valid[0] = False  # a row with no visible key
+    for mask in (valid, None):
+        assert np.array_equal(fixed.softmax_weights(PLAIN, scores, mask, 20, _exp_table(), FP),
+                              fixed.softmax_weights(COMPILED, scores, mask, 20, _exp_table(),
+                                                    FP))
+
+
+def _variants(tiny_model):
+    """The tiny model and a grouped-query one with q/k/v biases (Qwen2-like) whose window
+    is shorter than the text, so the ring wraps."""
+    dims = dict(vocab_size=tiny_model.config.vocab_size, n_layer=2, n_head=4, n_embd=32,
+                n_hidden=48, window=8, max_positions=256)
+    cfg = ModelConfig(**dims, n_kv_head=2, qkv_bias=True)
+    f = seeded_float_weights(ModelConfig(**dims), 11)
+    for i in range(cfg.n_layer):
+        b = f"blocks.{i}.attn."
+        for n in ("wk", "wv"):  # 2 of the 4 heads' rows
+            f[b + n + ".weight"] = f[b + n + ".weight"][:16]
+        for n, width in (("bq", 32), ("bk", 16), ("bv", 16)):
+            f[b + n] = RNG.normal(0, 0.5, width)
+    return [tiny_model, quantize_model(f, cfg, tiny_model.tokenizer_json, "tiny-gqa")]
+
+
+def test_model_tables_equal_chunked_and_stepwise(tiny_model):
+    for weights in _variants(tiny_model):
+        tokens = RNG.integers(0, weights.config.vocab_size, (3, 40))
+        out = []
+        for xp, chunk in ((PLAIN, weights.config.window), (COMPILED, weights.config.window),
+                          (PLAIN, 1), (COMPILED, 1), (COMPILED, 3)):
+            lm = IntegerLM(weights, xp)
+            st = lm.new_state(3)
+            out.append(np.concatenate(
+                [lm.freqs(lm.forward(st, tokens[:, c:c + chunk]))
+                 for c in range(0, tokens.shape[1], chunk)], 1))
+        for other in out[1:]:
+            assert np.array_equal(out[0], other)
+
+
+def test_archives_identical_with_and_without_kernels(tiny_model, monkeypatch):
+    data = TEXT.encode()
+    archives = {}
+    for mode in ("numpy", "compiled"):
+        monkeypatch.setenv("LMPRESS_KERNELS", mode)
+        archives[mode] = Compressor(tiny_model, fallback=False).compress(data)
+        assert Decompressor(tiny_model).decompress(archives["numpy"]) == data
+    assert archives["numpy"] == archives["compiled"]
