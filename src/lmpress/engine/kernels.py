@@ -194,6 +194,22 @@ if AVAILABLE:
                     else:
                         out[a, li, j] = 0
 
+    @_jit_int
+    def _rope_clip(x, cos, sin, s, bound, out):
+        """transformer._rotate then the clip to +-bound, as float64: x (B, H, L, hs),
+        cos and sin (L, hs / 2)."""
+        B, H, L, hs = x.shape
+        half = hs // 2
+        for b in range(B):
+            for h in range(H):
+                for i in range(L):
+                    for d in range(half):
+                        a, c = x[b, h, i, d], x[b, h, i, d + half]
+                        lo = _rshift(a * cos[i, d] - c * sin[i, d], s)
+                        hi = _rshift(a * sin[i, d] + c * cos[i, d], s)
+                        out[b, h, i, d] = min(max(lo, -bound), bound)
+                        out[b, h, i, d + half] = min(max(hi, -bound), bound)
+
     @_jit
     def _scores(qv, Kh, valid, sc):
         """sc[w] = q . k_w for every ring slot; returns the largest over valid slots."""
@@ -288,6 +304,13 @@ def silu_mul(gate, up, table, shift: int, silu_range: int):
     out = np.empty(gate.shape, np.int64)
     _silu_mul_rows(_rows(gate), _rows(up), table, shift, silu_range,
                    out.reshape(-1, gate.shape[-1]))
+    return out
+
+
+def rope_clip(x, cos, sin, shift: int, bound: int):
+    """x (B, H, L, hs) int64 rotated by cos/sin (L, hs / 2) and clipped, as float64."""
+    out = np.empty(x.shape, np.float64)
+    _rope_clip(x, cos, sin, shift, bound, out)
     return out
 
 

@@ -187,15 +187,20 @@ class IntegerLM:
         q, k, v = self._qkv(layer, xq, row_m)
         if c.qk_norm:
             q, k = self._head_norm(q, layer["q_norm"]), self._head_norm(k, layer["k_norm"])
-        q, k = self._rotate(q, pos), self._rotate(k, pos)
-        q, k, v = (xp.f64(xp.clip(a, -QK_CLIP, QK_CLIP)) for a in (q, k, v))
+        kernels = getattr(xp, "kernels", None)
+        if kernels is not None:  # rotate and clip in one pass
+            cos, sin = self.rope_cos[pos], self.rope_sin[pos]
+            q, k = (kernels.rope_clip(a, cos, sin, fp.rope_frac, QK_CLIP) for a in (q, k))
+            v = xp.f64(xp.clip(v, -QK_CLIP, QK_CLIP))
+        else:
+            q, k = self._rotate(q, pos), self._rotate(k, pos)
+            q, k, v = (xp.f64(xp.clip(a, -QK_CLIP, QK_CLIP)) for a in (q, k, v))
         B, L = h.shape[0], h.shape[1]
         # Grouped-query attention: query heads (B, Hkv, G, L, hs) meet the keys and values
         # of their group (B, Hkv, 1, ., hs) by broadcasting; G = 1 without grouping.
         q = q.reshape(B, c.kv_heads, c.n_head // c.kv_heads, L, c.head_size)
         slots = pos % W
         ring_ok, chunk_ok = masks
-        kernels = getattr(xp, "kernels", None)
         if chunk_ok is None and kernels is not None:  # one step, fused (kernels.py)
             if st.keys[i].dtype != np.float32:
                 # float32 holds the clipped integers (|x| <= QK_CLIP < 2**24) exactly, in
