@@ -265,6 +265,30 @@ def test_threads_models_version_and_unlmpress(run, tmp_path, monkeypatch):
     assert run("a.txt.lmp")[0] == 0 and (tmp_path / "a.txt").read_bytes() == DATA
 
 
+def test_threads_on_a_single_member_run_in_this_process(run, tmp_path, monkeypatch):
+    """-T 2 on one file of one member: threads in this process, no worker pool, and the
+    archive of -T 1; with two members, the worker pool as before."""
+    from lmpress import fileobj
+
+    made = []
+    original = fileobj.LmpressFile.__init__
+
+    def spy(self, *args, **kwargs):
+        made.append((kwargs.get("threads"), kwargs.get("pool")))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(fileobj.LmpressFile, "__init__", spy)
+    assert run("-T", "1", "-c", "a.txt")[0] == 0
+    rc, one, _ = run("-T", "1", "-c", "a.txt")
+    rc, two, _ = run("-T", "2", "-c", "a.txt")
+    assert rc == 0 and two == one and made[-1] == (2, None)
+    (tmp_path / "a.lmp").write_bytes(two)
+    rc, back, _ = run("-T", "2", "-d", "-c", "a.lmp")
+    assert rc == 0 and back == DATA and made[-1] == (2, None)
+    rc, _, _ = run("-T", "2", "--member-bytes", "300", "-c", "a.txt")
+    assert rc == 0 and made[-1][0] == 1 and made[-1][1] is not None
+
+
 def test_file_named_like_a_subcommand(run, tmp_path):
     (tmp_path / "models").write_bytes(DATA)
     assert run("./models")[0] == 0 and (tmp_path / "models.lmp").exists()

@@ -144,3 +144,18 @@ def test_archives_identical_with_and_without_kernels(tiny_model, monkeypatch):
         archives[mode] = Compressor(tiny_model, fallback=False).compress(data)
         assert Decompressor(tiny_model).decompress(archives["numpy"]) == data
     assert archives["numpy"] == archives["compiled"]
+
+
+@pytest.mark.parametrize("adapt", [True, False])
+def test_threads_give_the_same_archive(tiny_model, monkeypatch, adapt):
+    """Streams split across threads (each with its share of the batch) code the same
+    bytes, with the compiled kernels and without."""
+    data = TEXT.encode() * 2
+    for mode in ("numpy", "compiled"):
+        monkeypatch.setenv("LMPRESS_KERNELS", mode)
+        one = Compressor(tiny_model, fallback=False, adapt=adapt, segment_bytes=300)
+        three = Compressor(tiny_model, fallback=False, adapt=adapt, segment_bytes=300,
+                           threads=3)
+        archive = one.compress(data)
+        assert three.compress(data) == archive
+        assert Decompressor(tiny_model, threads=3).decompress(archive) == data

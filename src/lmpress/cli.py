@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute backend (archives are identical on all of them)")
     p.add_argument("-T", "--threads", type=whole_number(0), default=1, metavar="N",
                    help="worker processes, each coding whole archive members (default 1; "
-                        "0 = one per core); the archive is the same for every N")
+                        "0 = one per core); a single file of one member is coded by N "
+                        "threads instead; the archive is the same for every N")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="code the members on a Ray cluster: its head's host:port, or auto "
                         "(the cluster `ray start` made here); the archive is the same")
@@ -232,11 +233,33 @@ class _Session:
         self.verbose = args.verbose and not args.quiet
         self.shared_progress = None  # one bar for FILEs coded together (_run_files)
         self._pool, self._pool_made = None, False
+        self.lm_threads = 1  # threads of this process's model (-T N on one member)
+
+    def use_threads_for(self, files: list[str]) -> None:
+        """-T N on a single FILE of one archive member: no worker process would have a
+        second member to code, so this process runs the model in N threads instead."""
+        a = self.args
+        if a.threads == 1 or a.ray or len(files) != 1 or not os.path.isfile(files[0]):
+            return
+        n = a.threads or os.cpu_count() or 1
+        if a.compress_mode:
+            single = os.path.getsize(files[0]) <= a.member_bytes
+        else:
+            from .errors import LmpressError
+            from .fileobj import iter_members
+
+            try:  # a bad archive is reported by the normal path
+                with open(files[0], "rb") as f:
+                    single = sum(1 for _, _ in zip(range(2), iter_members(f))) == 1
+            except (LmpressError, OSError):
+                return
+        if single:
+            self.lm_threads = n
 
     def pool(self):
         """The workers of -T N / --ray (made once, on first use), or None: this process."""
         a = self.args
-        if a.threads == 1 and not a.ray:
+        if (a.threads == 1 or self.lm_threads > 1) and not a.ray:
             return None
         if not self._pool_made:
             from .cluster import Settings, make_pool
@@ -317,12 +340,13 @@ class _Session:
                 with LmpressFile(dst, "wb", model=None if pool else self.model(True),
                                  backend=a.backend, member_bytes=a.member_bytes,
                                  progress=progress, adapt=a.adapt, verify=a.verify,
-                                 pool=pool) as f:
+                                 pool=pool, threads=self.lm_threads) as f:
                     shutil.copyfileobj(src, f, _COPY_BYTES)
                 return f.stats.n_bytes_in, f.stats.n_bytes_out, f.stats
             counted = CountingReader(src)
             with LmpressFile(counted, "rb", model=self.model(False), backend=a.backend,
-                             progress=progress, force=a.force, pool=self.pool()) as f:
+                             progress=progress, force=a.force, pool=self.pool(),
+                             threads=self.lm_threads) as f:
                 n_out = 0
                 while chunk := f.read1(_COPY_BYTES):
                     n_out += len(chunk)
@@ -440,6 +464,8 @@ def _main(argv: list[str]) -> int:
 def _run_files(session: _Session, files: list[str]) -> int:
     """Each FILE in turn; with a pool (-T/--ray) and several outputs, as many FILEs at
     once as there are workers, so that small files keep every worker busy."""
+    if not session.args.list:
+        session.use_threads_for(files)
     pool = session.pool() if files and not session.args.list else None
     together = pool is not None and len(files) > 1 and not session.args.stdout
     if not together:

@@ -82,12 +82,19 @@ class CodingStats:
     adapt_hits: tuple[int, ...] = ()  # tokens coded by a match / n-gram hit
 
 
+class _SplitState:
+    """Stream states of a batch cut into row groups, one per thread (`_Engine.threads`)."""
+
+    def __init__(self, parts: list, rows: list[slice]):
+        self.parts, self.rows = parts, rows
+
+
 class _Engine:
     """A loaded model, its tokenizer and engine; shared by Compressor and Decompressor."""
 
     stepwise = False  # exact integers: any batching, any chunking gives the same tables
 
-    def __init__(self, model, backend: str | None, batch_size: int):
+    def __init__(self, model, backend: str | None, batch_size: int, threads: int = 1):
         self.weights: IntegerWeights = load_model(model)
         self.lm = IntegerLM(self.weights, backend)
         self.tok = ByteTokenizer(self.weights.tokenizer_json)
@@ -95,6 +102,19 @@ class _Engine:
         self.batch_size = batch_size
         self.weights_digest = bytes.fromhex(self.weights.digest)[:16]
         self.tokenizer_digest = bytes.fromhex(self.tok.digest)[:16]
+        # Threads that each run the model on a share of a batch's streams. The tables are
+        # the same integers for any split (batch grouping does not matter); numpy's BLAS
+        # and the compiled kernels release the GIL, so the shares run side by side.
+        self.threads, self._pool = max(1, threads), None
+
+    def new_state(self, batch: int):
+        """The state of `batch` streams, split across the threads when there are several."""
+        n = min(self.threads, batch)
+        if n == 1:
+            return self.lm.new_state(batch)
+        cuts = [batch * i // n for i in range(n + 1)]
+        rows = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+        return _SplitState([self.lm.new_state(r.stop - r.start) for r in rows], rows)
 
     def prepare(self, n_bytes: int) -> None:
         """About `n_bytes` are about to be coded: the backend may load faster kernels."""
@@ -104,21 +124,32 @@ class _Engine:
 
     def tables(self, st, tokens) -> np.ndarray:
         """THE path from tokens to integer frequency tables, for both directions."""
+        if isinstance(st, _SplitState):
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.threads, "lmpress-lm")
+            jobs = [self._pool.submit(self.tables, part, tokens[rows])
+                    for part, rows in zip(st.parts, st.rows)]
+            return np.concatenate([j.result() for j in jobs], 0)
         return self.lm.xp.to_numpy(self.lm.freqs(self.lm.forward(st, tokens)))
 
 
-def make_engine(model, backend: str | None, batch_size: int):
+def make_engine(model, backend: str | None, batch_size: int, threads: int = 1):
     """The engine for a model: `hf:DIR`, `gguf:FILE` or a loaded float model give a
-    FloatEngine; names, paths and IntegerWeights the integer `_Engine`."""
+    FloatEngine (one thread: its float tables depend on the batch); names, paths and
+    IntegerWeights the integer `_Engine`."""
     if is_float_model(model):
         from .float_engine.engine import FloatEngine
 
         return FloatEngine(model, backend, batch_size)
-    return _Engine(model, backend, batch_size)
+    return _Engine(model, backend, batch_size, threads)
 
 
 class Compressor:
     """Reusable compressor: loads the model once, `compress(data)` returns an archive.
+    `threads` run the model on shares of each batch of streams side by side; the archive
+    is the same for any number.
 
     >>> from lmpress.model.registry import SHIPPED  # doctest: +SKIP
     """
@@ -127,9 +158,9 @@ class Compressor:
                  backend: str | None = None, batch_size: int = 32,
                  segment_bytes: int | None = None, fallback: bool = True,
                  adapt: bool = True, progress: Progress | None = None,
-                 verify: bool = False):
+                 verify: bool = False, threads: int = 1):
         self.engine = make_engine(model if model is not None else model_for_level(level),
-                                  backend, batch_size)
+                                  backend, batch_size, threads)
         self.verify = verify  # decode every archive right away; VerifyError if it differs
         self.segment_bytes = segment_bytes
         self.fallback = fallback  # False: always code with the model (tests, measurements)
@@ -253,12 +284,14 @@ class Decompressor:
     """Reusable decompressor; the model is loaded on first use from the archive's name
     (or given explicitly) and kept for later calls. Archives of float engines need the
     model given (`hf:DIR`, `gguf:FILE`, or a loaded one) and a matching engine
-    fingerprint, unless `force`; a checksum failure is an error either way."""
+    fingerprint, unless `force`; a checksum failure is an error either way. `threads`:
+    as for Compressor."""
 
     def __init__(self, model: str | IntegerWeights | None = None, *,
                  backend: str | None = None, batch_size: int = 32,
-                 progress: Progress | None = None, force: bool = False):
+                 progress: Progress | None = None, force: bool = False, threads: int = 1):
         self.model, self.backend, self.batch_size = model, backend, batch_size
+        self.threads = threads
         self.progress = progress or (lambda n: None)
         self.force = force
         self.engine = None  # _Engine or FloatEngine, loaded on first use
@@ -298,7 +331,8 @@ class Decompressor:
         if self.engine is None or self.engine.weights.name != header.model_name:
             try:
                 self.engine = _Engine(self.model if self.model is not None
-                                      else header.model_name, self.backend, self.batch_size)
+                                      else header.model_name, self.backend, self.batch_size,
+                                      self.threads)
             except ModelNotFoundError as e:
                 raise ModelNotFoundError(
                     f"this archive needs model {header.model_name!r} (weights digest "

@@ -80,6 +80,7 @@ class LmpressFile(io.BufferedIOBase):
     engine fingerprint (docs/FLOAT_ENGINES.md). `pool` (cluster.LocalPool or RayPool)
     codes the members on its workers instead; it was made with the model and settings,
     so `model`, `level`, `backend`, `adapt`, `verify` and `force` are not used then.
+    `threads` (without a pool) run the model on shares of each batch of streams.
     """
 
     def __init__(self, filename: str | bytes | os.PathLike | BinaryIO, mode: str = "rb", *,
@@ -87,7 +88,7 @@ class LmpressFile(io.BufferedIOBase):
                  max_output_size: int | None = None,
                  member_bytes: int = DEFAULT_MEMBER_BYTES, progress: Progress | None = None,
                  adapt: bool = True, verify: bool = False, force: bool = False,
-                 pool=None):
+                 pool=None, threads: int = 1):
         self._fp: BinaryIO | None = None  # set first: close() may run on a failed init
         if mode not in _MODES:
             raise ValueError(f"invalid mode {mode!r}; use 'r', 'w', 'x' or 'a' (+'b')")
@@ -101,13 +102,14 @@ class LmpressFile(io.BufferedIOBase):
         if self.mode == "rb":
             if pool is None:
                 self._decomp = Decompressor(model, backend=backend, progress=progress,
-                                            force=force)
+                                            force=force, threads=threads)
             self._max_output_size = max_output_size
             self._buffer, self._offset, self._n_decoded = b"", 0, 0
         else:  # load the model before touching the file, so a bad model leaves none
             if pool is None:
                 self._comp = Compressor(model, level=level, backend=backend,
-                                        progress=progress, adapt=adapt, verify=verify)
+                                        progress=progress, adapt=adapt, verify=verify,
+                                        threads=threads)
             self._member_bytes = member_bytes
             self._pending = bytearray()
             self._n_members = 0
