@@ -173,8 +173,7 @@ class Compressor:
         data = bytes(data)
         self.stats = CodingStats(n_bytes_in=len(data))
         e = self.engine
-        if hasattr(e, "prepare"):
-            e.prepare(len(data))
+        e.prepare(len(data))
         pieces = list(self._pieces(data))
         stored = [self._stored(seg) for seg, _ in pieces]  # (kind, payload) without the LM
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
@@ -363,8 +362,7 @@ class Decompressor:
                  if s.kind == KIND_LM or (header.adapt and s.n_tokens)]
         if coded:
             e = self._engine_for(header)
-            if hasattr(e, "prepare"):
-                e.prepare(header.original_size)
+            e.prepare(header.original_size)
             for i in coded:
                 n = header.streams[i].n_tokens
                 if n > e.cfg.max_positions or n == 0:

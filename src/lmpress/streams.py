@@ -35,12 +35,6 @@ Observe = Callable[[np.ndarray, np.ndarray], None]  # (tables (B, l, V), want (B
 _P_TOTAL = 1 << PROB_BITS
 
 
-def _new_state(engine, batch: int):
-    """The engine's own state (split across threads) where it has one, else the model's."""
-    new_state = getattr(engine, "new_state", None)
-    return new_state(batch) if new_state is not None else engine.lm.new_state(batch)
-
-
 def lm_numbers(engine, streams: list[np.ndarray], extra: np.ndarray | None,
                progress: Progress, observe: Observe | None = None):
     """Run the LM over a batch of token arrays (each read after BOS) in parallel chunks;
@@ -67,7 +61,7 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     chunk = max(1, min(engine.cfg.window, (1 << 22) // (B * engine.cfg.vocab_size)))
     if getattr(engine, "stepwise", False):
         chunk = 1  # the decoder's (B, 1) steps
-    st = _new_state(engine, B)
+    st = engine.new_state(B)
     starts, freqs, totals = [], [], []
     for c in range(0, L, chunk):
         f = engine.tables(st, inp[:, c:c + chunk])  # (B, l, V)
@@ -119,7 +113,7 @@ def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress,
         decs = [RangeDecoder(j[2]) for j in group]
         toks = np.zeros((B, max(n)), dtype=np.int64)
         cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
-        st = _new_state(engine, B)
+        st = engine.new_state(B)
         for t in range(max(n)):
             f = engine.tables(st, cur)[:, 0]  # (B, V)
             cum = np.cumsum(f, -1)
@@ -282,7 +276,7 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
         if g[1] is not None:
             toks[b, :g[0]] = g[1]
     cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
-    st = _new_state(engine, B)
+    st = engine.new_state(B)
     for n in range(toks.shape[1]):
         f = engine.tables(st, cur)[:, 0]  # (B, V)
         cum = np.cumsum(f, -1)

@@ -1,5 +1,6 @@
 """FloatEngine: a loaded float model behind the codec's engine surface (codec._Engine):
-`tables(state, tokens)`, `lm.new_state(B)`, `tok`, `cfg`, `weights`, `batch_size`.
+`tables(state, tokens)`, `new_state(B)`, `prepare(n_bytes)`, `tok`, `cfg`, `weights`,
+`batch_size`.
 
 Float results depend on batch shape and kernel, so a float engine is `stepwise`: the
 encoder feeds it exactly the (B, 1) inputs, in the same batches, that the decoder will
@@ -64,6 +65,14 @@ class FloatEngine:
     def fingerprint_bytes(self) -> bytes:
         """What the archive records, taken when it is written."""
         return pack_fingerprint(self.model.fingerprint)
+
+    def new_state(self, batch: int) -> dict:
+        """One state for the whole batch: float tables depend on the batch, so it is
+        never split (no threads)."""
+        return self.lm.new_state(batch)
+
+    def prepare(self, n_bytes: int) -> None:
+        """Nothing to load ahead of a long input (the integer engine loads kernels)."""
 
     def tables(self, st, tokens: np.ndarray) -> np.ndarray:
         """(B, l) token ids read one position at a time -> (B, l, V) integer tables."""

@@ -146,8 +146,7 @@ def _window_sums(roles: list, windows: list[np.ndarray]) -> np.ndarray:
     chunk = min(min(e.cfg.window for e in engines),
                 max(1, (1 << 21) // (B * model.cfg.vocab_size)))
     for e in engines:  # about 4 bytes per token: faster kernels for long inputs
-        if hasattr(e, "prepare"):
-            e.prepare(4 * B * L)
+        e.prepare(4 * B * L)
     states = {id(e): e.lm.new_state(B) for e in engines}
     out = np.zeros((B, 3))
     for c in range(0, L, chunk):
