@@ -4,10 +4,19 @@
 from .registry import ShippedModel, register
 
 register(ShippedModel(
+    name="lmpress-small-v3",
+    file="lmpress-small-v3.safetensors",
+    sha256="87ee788899b17d1b66c94608edd23781c6cbca547a8003237b6f7a2db30ea434",
+    levels=(4, 5, 6, 7, 8, 9),  # the default; 7-9 until max-v1 ships
+    summary="small-v2 trained on to 3x small-v1's tokens; d=192, 5 layers, 4096-token BPE; "
+            "int8",
+))
+
+register(ShippedModel(
     name="lmpress-small-v2",
     file="lmpress-small-v2.safetensors",
     sha256="6a57047ceac880cc1c4e8b908079302d400e2a04408932c3a23aba5150a17241",
-    levels=(4, 5, 6, 7, 8, 9),  # the default; 7-9 until max-v1 ships
+    levels=(),  # the default until small-v3; its archives name it and still decode
     summary="small-v1 trained on to 2x the tokens; d=192, 5 layers, 4096-token BPE; int8",
 ))
 

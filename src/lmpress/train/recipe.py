@@ -43,6 +43,19 @@ RECIPES = {
         "max_mb_per_source": 6.0,
         "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
+    "small-v3": {
+        # small-v2 trained on the same way: the chunks after the 4800 batches small-v1
+        # and small-v2 saw, at a lower peak learning rate again
+        "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
+                             window=256, max_positions=4096),
+        "train": TrainConfig(batch_size=16, lr=7e-4, warmup_steps=100, max_steps=2200,
+                             data_offset_steps=4800),
+        "init_from": "lmpress-small-v2",
+        "tokenizer_from": "lmpress-small-v1",
+        "tokenizer_mb": 1.5,
+        "max_mb_per_source": 6.0,
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
+    },
     "max-v1": {
         # levels 7-9: a larger model for a GPU (docs/TRAINING.md, "On a GPU"): one
         # sitting of a few minutes (benchmarks/device_train.sh), the cosine schedule
