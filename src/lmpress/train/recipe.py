@@ -20,42 +20,38 @@ from .trainer import TrainConfig, train
 _OTHER_LANGUAGE_MANPAGES = ("manpages-ja", "manpages-ru", "manpages-pl", "manpages-de",
                             "manpages-fr", "manpages-es", "manpages-it")
 
+# the default model's shape, shared by small-v1 and the runs that train it on
+_SMALL = ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
+                     window=256, max_positions=4096)
+
+
+def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int) -> dict:
+    """A recipe that trains the shipped model `start` on: the same shape, tokenizer and
+    training sample, going on with the chunks after the `seen_steps` batches (same seeded
+    order) the earlier runs saw, so its first pass sees only new chunks."""
+    return {
+        "model": _SMALL,
+        "train": TrainConfig(batch_size=16, lr=lr, warmup_steps=100, max_steps=max_steps,
+                             data_offset_steps=seen_steps),
+        "init_from": start,
+        "tokenizer_from": "lmpress-small-v1",
+        "tokenizer_mb": 1.5,
+        "max_mb_per_source": 6.0,
+        "exclude": _OTHER_LANGUAGE_MANPAGES,
+    }
+
+
 RECIPES = {
     "small-v1": {
-        "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
-                             window=256, max_positions=4096),
+        "model": _SMALL,
         "train": TrainConfig(batch_size=16, lr=2e-3, warmup_steps=150, max_steps=2400),
         "tokenizer_mb": 1.5,  # per source, for BPE training
         "max_mb_per_source": 6.0,  # keeps the mix balanced
         "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
-    "small-v2": {
-        # small-v1 trained on: the same shape, tokenizer and training sample, starting
-        # from the shipped small-v1 weights and going on with the chunks after the 2400
-        # batches small-v1 saw (same seeded order), at a lower peak learning rate
-        "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
-                             window=256, max_positions=4096),
-        "train": TrainConfig(batch_size=16, lr=1e-3, warmup_steps=100, max_steps=2400,
-                             data_offset_steps=2400),
-        "init_from": "lmpress-small-v1",
-        "tokenizer_from": "lmpress-small-v1",
-        "tokenizer_mb": 1.5,
-        "max_mb_per_source": 6.0,
-        "exclude": _OTHER_LANGUAGE_MANPAGES,
-    },
-    "small-v3": {
-        # small-v2 trained on the same way: the chunks after the 4800 batches small-v1
-        # and small-v2 saw, at a lower peak learning rate again
-        "model": ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
-                             window=256, max_positions=4096),
-        "train": TrainConfig(batch_size=16, lr=7e-4, warmup_steps=100, max_steps=2200,
-                             data_offset_steps=4800),
-        "init_from": "lmpress-small-v2",
-        "tokenizer_from": "lmpress-small-v1",
-        "tokenizer_mb": 1.5,
-        "max_mb_per_source": 6.0,
-        "exclude": _OTHER_LANGUAGE_MANPAGES,
-    },
+    # each run at a lower peak learning rate than the one before
+    "small-v2": _trained_on("lmpress-small-v1", seen_steps=2400, lr=1e-3, max_steps=2400),
+    "small-v3": _trained_on("lmpress-small-v2", seen_steps=4800, lr=7e-4, max_steps=2200),
     "max-v1": {
         # levels 7-9: a larger model for a GPU (docs/TRAINING.md, "On a GPU"): one
         # sitting of a few minutes (benchmarks/device_train.sh), the cosine schedule
