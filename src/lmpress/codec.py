@@ -118,9 +118,7 @@ class _Engine:
 
     def prepare(self, n_bytes: int) -> None:
         """About `n_bytes` are about to be coded: the backend may load faster kernels."""
-        prepare = getattr(self.lm.xp, "prepare", None)
-        if prepare is not None:
-            prepare(n_bytes)
+        self.lm.xp.prepare(n_bytes)
 
     def tables(self, st, tokens) -> np.ndarray:
         """THE path from tokens to integer frequency tables, for both directions."""

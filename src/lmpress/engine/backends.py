@@ -144,6 +144,7 @@ class Int8Matrix:
 
 class TorchBackend:
     name = "torch"
+    kernels = None  # the compiled kernels are numpy's; torch runs its own operators
 
     def __init__(self, device: str = "cpu", int8_mm: bool | None = None):
         try:
@@ -163,6 +164,9 @@ class TorchBackend:
         # int8 matrix products (torch._int_mm): the default on CUDA, where they are the
         # fast path; on CPU only when asked (there they are slower than float32 BLAS)
         self.int8_mm = self.device.type == "cuda" if int8_mm is None else int8_mm
+
+    def prepare(self, n_bytes: int) -> None:
+        """Nothing to load ahead of a long input (see NumpyBackend.prepare)."""
 
     def asint(self, a: Any):
         t = self.torch

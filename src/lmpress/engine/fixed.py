@@ -62,7 +62,7 @@ def div_round(xp, num, den):
 def quant_rows(xp, x, frac: int, fp: FixedPoint):
     """int8 values q and a per-row multiplier m for `x` at frac `frac`, so that the real
     row is q * m / 2**row_frac."""
-    if getattr(xp, "kernels", None) is not None:
+    if xp.kernels is not None:
         return xp.kernels.quant_rows(x, frac, fp.row_frac)
     amax = xp.clip(xp.amax(abs(x), -1), 1, 2**44)
     q = div_round(xp, ACT_MAX * x, amax)
@@ -79,7 +79,7 @@ def rms_norm_quant(xp, x, gain, fp: FixedPoint):
     The normalisation only scales a row, so it enters the row multiplier:
     real row scale = max|x*g| / (127 * rms(x) * 2**gain_frac).
     """
-    if getattr(xp, "kernels", None) is not None:
+    if xp.kernels is not None:
         return xp.kernels.rms_norm_quant(x, gain, fp.row_frac - fp.gain_frac)
     n = x.shape[-1]
     mean_sq = xp.sum(x * x, -1) // n
@@ -111,7 +111,7 @@ def swiglu(xp, gate, up, silu_table, fp: FixedPoint):
     """silu(gate) * up for gate and up at hidden_frac (product at 2 * hidden_frac); silu
     by table over -silu_range .. silu_range, 0 below and the identity above."""
     r = fp.silu_range
-    if getattr(xp, "kernels", None) is not None:
+    if xp.kernels is not None:
         return xp.kernels.silu_mul(gate, up, silu_table, fp.hidden_frac - 8, r)
     idx = rshift(xp, gate, fp.hidden_frac - 8) + (r << 8)
     act = lookup(xp, silu_table, idx)
@@ -123,7 +123,7 @@ def softmax_weights(xp, scores, valid, score_frac: int, exp_table, fp: FixedPoin
     """Unnormalised integer softmax weights exp(score - max) along the last axis, 0 where
     `valid` is false (None: all valid). `scores` are at frac `score_frac`, in nats;
     `valid` is (L, S) for scores (..., L, S)."""
-    if getattr(xp, "kernels", None) is not None:
+    if xp.kernels is not None:
         return xp.kernels.softmax_weights(scores, valid, score_frac - fp.exp_step_bits,
                                           exp_table)
     s = scores if valid is None else xp.where(valid, scores, -(2**62))
@@ -138,7 +138,7 @@ def freq_table(xp, logits, exp_table, fp: FixedPoint):
     logits (..., V) at frac logit_frac -> int64 frequencies, every token >= 1, totals in
     [2**freq_bits, 2**freq_bits + V].
     """
-    if getattr(xp, "kernels", None) is not None:
+    if xp.kernels is not None:
         return xp.kernels.freq_table(logits, exp_table, fp.logit_frac - fp.exp_step_bits,
                                      fp.freq_bits)
     top = xp.amax(logits, -1)

@@ -187,7 +187,7 @@ class IntegerLM:
         q, k, v = self._qkv(layer, xq, row_m)
         if c.qk_norm:
             q, k = self._head_norm(q, layer["q_norm"]), self._head_norm(k, layer["k_norm"])
-        kernels = getattr(xp, "kernels", None)
+        kernels = xp.kernels
         if kernels is not None:  # rotate and clip in one pass
             cos, sin = self.rope_cos[pos], self.rope_sin[pos]
             q, k = (kernels.rope_clip(a, cos, sin, fp.rope_frac, QK_CLIP) for a in (q, k))
