@@ -11,6 +11,7 @@ from lmpress.engine.backends import KERNELS_MIN_BYTES, NumpyBackend
 from lmpress.engine.transformer import IntegerLM
 from lmpress.model.config import ModelConfig
 from lmpress.model.quantize import quantize_model, seeded_float_weights
+from lmpress.streams import table_numbers
 
 FP = fixed.FixedPoint()
 PLAIN, COMPILED = NumpyBackend(compiled=False), NumpyBackend(compiled=True)
@@ -59,6 +60,25 @@ def test_freq_table(scale):
     for table in (_exp_table(), _exp_table(3000), _exp_table(frac=28)):
         assert np.array_equal(fixed.freq_table(PLAIN, logits, table, FP),
                               fixed.freq_table(COMPILED, logits, table, FP))
+
+
+@pytest.mark.parametrize("scale", [1, 2**10, 2**20, 2**40])
+def test_freq_starts_equal_the_tables(scale):
+    """The encoder's fused kernel gives the table's (start, freq) of each wanted id and
+    the totals, without the table; tables whose quotients need integer division: None."""
+    logits = _ints((3, 5, 300), scale)
+    logits[0, 0] = 0
+    logits[0, 1] = -(2**50)
+    logits[0, 1, 7] = 2**50
+    want = RNG.integers(0, 300, (3, 5, 3))
+    want[0, :, :3] = (0, 7, 299)  # the ends and the dominant token
+    shift = FP.logit_frac - FP.exp_step_bits
+    for table in (_exp_table(), _exp_table(3000)):
+        got = kernels.freq_starts(logits, want, table, shift, FP.freq_bits)
+        expect = table_numbers(fixed.freq_table(PLAIN, logits, table, FP), want)
+        for g, e in zip(got, expect, strict=True):
+            assert np.array_equal(g, e)
+    assert kernels.freq_starts(logits, want, _exp_table(frac=28), shift, FP.freq_bits) is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

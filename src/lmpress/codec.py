@@ -52,6 +52,7 @@ from .streams import (
     decode_adaptive,
     decode_plain,
     encode_plain,
+    table_numbers,
 )
 
 Progress = Callable[[int], None]  # called with the number of input bytes just finished
@@ -123,14 +124,32 @@ class _Engine:
     def tables(self, st, tokens) -> np.ndarray:
         """THE path from tokens to integer frequency tables, for both directions."""
         if isinstance(st, _SplitState):
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(self.threads, "lmpress-lm")
-            jobs = [self._pool.submit(self.tables, part, tokens[rows])
-                    for part, rows in zip(st.parts, st.rows)]
-            return np.concatenate([j.result() for j in jobs], 0)
+            return np.concatenate(self._shares(self.tables, st, tokens), 0)
         return self.lm.xp.to_numpy(self.lm.freqs(self.lm.forward(st, tokens)))
+
+    def numbers(self, st, tokens, want):
+        """What the encoder needs of `tables` (streams.table_numbers): the (start, freq)
+        of the `want` ids (B, l, k) and the totals; the same integers, by a kernel that
+        skips the tables when the engine has one."""
+        if isinstance(st, _SplitState):
+            shares = self._shares(self.numbers, st, tokens, want)
+            return tuple(np.concatenate(a, 0) for a in zip(*shares))
+        lm = self.lm
+        logits = lm.forward(st, tokens)
+        fused = lm.numbers(logits, want)
+        if fused is not None:
+            return fused
+        return table_numbers(lm.xp.to_numpy(lm.freqs(logits)), want)
+
+    def _shares(self, fn, st: _SplitState, *arrays) -> list:
+        """fn(part, *rows of arrays) for each thread's share of the streams, side by side."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.threads, "lmpress-lm")
+        jobs = [self._pool.submit(fn, part, *(a[rows] for a in arrays))
+                for part, rows in zip(st.parts, st.rows)]
+        return [j.result() for j in jobs]
 
 
 def make_engine(model, backend: str | None, batch_size: int, threads: int = 1):

@@ -64,18 +64,27 @@ def chunked_tables(engine, inp: np.ndarray, want: np.ndarray,
     st = engine.new_state(B)
     starts, freqs, totals = [], [], []
     for c in range(0, L, chunk):
-        f = engine.tables(st, inp[:, c:c + chunk])  # (B, l, V)
         w = want[:, c:c + chunk]
-        if observe is not None:
+        if observe is None:
+            s, fr, tot = engine.numbers(st, inp[:, c:c + chunk], w)
+        else:
+            f = engine.tables(st, inp[:, c:c + chunk])  # (B, l, V)
             observe(f, w)
-        fr = np.take_along_axis(f, w, -1)
-        cum = np.cumsum(f, -1)
-        starts.append(np.take_along_axis(cum, w, -1) - fr)
+            s, fr, tot = table_numbers(f, w)
+        starts.append(s)
         freqs.append(fr)
-        totals.append(cum[..., -1].copy())  # a view would keep all of cum alive
+        totals.append(tot)
         if progress is not None:
             progress(int(engine.tok.n_bytes[w[..., 0]].sum()))
     return tuple(np.concatenate(a, 1) for a in (starts, freqs, totals))
+
+
+def table_numbers(f: np.ndarray, want: np.ndarray):
+    """Tables f (..., V) and ids `want` (..., k) -> the ids' (start, freq) (..., k) and
+    the tables' totals (...): what the range coder needs of each table."""
+    fr = np.take_along_axis(f, want, -1)
+    cum = np.cumsum(f, -1)
+    return np.take_along_axis(cum, want, -1) - fr, fr, cum[..., -1].copy()  # no view of cum
 
 
 def encode_plain(engine, streams: list[np.ndarray], progress: Progress, recorder=None):

@@ -28,6 +28,11 @@ except ImportError:  # the numpy path is complete without them
     njit = None
 
 AVAILABLE = njit is not None
+# An integer-valued float64 x with |x| <= 2**51, plus 1.5 * 2**52, holds x in its low bits:
+# kernels write x + _MAGIC into an int64 array's memory and `_unmagic` subtracts the bits.
+# Both are vector code; AVX2 has no float64 -> int64 conversion, so np.int64(x) is not.
+_MAGIC = 6755399441055744.0
+_MAGIC_BITS = int(np.float64(_MAGIC).view(np.int64))
 
 if AVAILABLE:
     _jit = njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -71,56 +76,101 @@ if AVAILABLE:
         return r
 
     @_jit_int
-    def _freq_rows(logits, table, s, freq_bits, f64_exact, out):
-        """fixed.freq_table. When every e << freq_bits is below 2**53 (`f64_exact`), the
-        division (e << freq_bits) // total is a float64 multiply by 1 / total (within 1
-        of the quotient) corrected by the exact remainder: the same integer, several
-        times faster than integer division, which the other case keeps."""
-        n, V = logits.shape
+    def _exp_row(logits, r, table, s, e):
+        """e = the exp table at (max - logit) of row r, as float64; returns the row's sum."""
+        V = logits.shape[1]
         last = table.shape[0] - 1
+        top = logits[r, 0]
+        for v in range(1, V):
+            top = max(top, logits[r, v])
+        total = 0
+        for v in range(V):
+            x = table[min(_rshift(top - logits[r, v], s), last)]
+            e[v] = x
+            total += x
+        return total
+
+    @_jit
+    def _quotients(e, scale, total, q):
+        """q = floor(e * scale / total), exactly, for e * scale < 2**53: a float64
+        multiply by 1 / total (within 1 of the quotient) corrected by the exact remainder.
+        np.floor keeps float64 (math.floor would make integers), so the loop is vector
+        code; returns the sum of q, also exact (integers below 2**53)."""
+        t = np.float64(total)
+        inv = 1.0 / t
+        acc = 0.0
+        for v in range(e.shape[0]):
+            a = e[v] * scale
+            x = np.floor(a * inv)
+            rem = a - x * t
+            x = x - 1.0 if rem < 0.0 else x
+            x = x + 1.0 if rem >= t else x
+            q[v] = x
+            acc += x
+        return acc
+
+    @_jit
+    def _sum_below(q, n):
+        acc = 0.0
+        for v in range(n):
+            acc += q[v]
+        return acc
+
+    @_jit_int
+    def _freq_rows(logits, table, s, freq_bits, f64_exact, out, out_f):
+        """fixed.freq_table. When every e << freq_bits is below 2**53 (`f64_exact`), the
+        division (e << freq_bits) // total is `_quotients`: the same integer, several
+        times faster than integer division, which the other case keeps; it writes `out_f`,
+        `out` viewed as float64, with _MAGIC added (`_unmagic`)."""
+        n, V = logits.shape
         e = np.empty(V, np.float64)
         scale = np.float64(1 << freq_bits)
         for r in range(n):
-            top = logits[r, 0]
-            for v in range(1, V):
-                if logits[r, v] > top:
-                    top = logits[r, v]
-            total = 0
-            for v in range(V):
-                x = table[min(_rshift(top - logits[r, v], s), last)]
-                e[v] = x
-                total += x
+            total = _exp_row(logits, r, table, s, e)
             if not f64_exact:
                 for v in range(V):
                     out[r, v] = 1 + (np.int64(e[v]) << freq_bits) // total
                 continue
-            t = np.float64(total)
-            inv = 1.0 / t
+            _quotients(e, scale, total, out_f[r])
             for v in range(V):
-                a = e[v] * scale
-                q = math.floor(a * inv)
-                rem = a - q * t
-                if rem < 0.0:
-                    q -= 1.0
-                elif rem >= t:
-                    q += 1.0
-                out[r, v] = 1 + np.int64(q)
+                out_f[r, v] += 1.0 + _MAGIC
 
     @_jit_int
-    def _requant_rows(acc, w_mult, row_mult, s1, s2, out):
+    def _freq_starts_rows(logits, want, table, s, freq_bits, starts, freqs, totals):
+        """What the encoder needs of fixed.freq_table, without the table: for each row the
+        (start, frequency) of the `want` ids and the total. Needs `f64_exact` (see
+        `_freq_rows`); start = sum of the frequencies below, each 1 + its quotient."""
+        n, V = logits.shape
+        e = np.empty(V, np.float64)
+        q = np.empty(V, np.float64)
+        scale = np.float64(1 << freq_bits)
+        for r in range(n):
+            total = _exp_row(logits, r, table, s, e)
+            totals[r] = V + np.int64(_quotients(e, scale, total, q))
+            for j in range(want.shape[1]):
+                w = want[r, j]
+                starts[r, j] = w + np.int64(_sum_below(q, w))
+                freqs[r, j] = 1 + np.int64(q[w])
+
+    @_jit_int
+    def _requant_rows(acc, w_mult, row_mult, s1, s2, out, out_f):
+        """`requant_f64` (backends.py) row by row. With s2 > 0 every result is at most
+        2**51 (IntegerLM._f64_mult's bound 2**52, then the shift), so it goes to `out_f`,
+        `out` viewed as float64, with _MAGIC added (`_unmagic`); else to `out`."""
         n, m = acc.shape
         c1, k1 = np.float64(1 << (s1 - 1)), 2.0 ** -s1
         c2 = np.float64(1 << (s2 - 1)) if s2 > 0 else 0.0
         k2 = 2.0 ** -s2
         for r in range(n):
             rm = np.float64(min(max(row_mult[r], 0), 1 << 24))
-            for j in range(m):
-                t = math.floor((np.float64(acc[r, j]) * w_mult[j] + c1) * k1) * rm
-                if s2 > 0:
-                    t = math.floor((t + c2) * k2)
-                else:
-                    t = t * k2
-                out[r, j] = np.int64(t)
+            if s2 > 0:
+                for j in range(m):
+                    t = np.floor((np.float64(acc[r, j]) * w_mult[j] + c1) * k1) * rm
+                    out_f[r, j] = np.floor((t + c2) * k2) + _MAGIC
+            else:
+                for j in range(m):
+                    t = np.floor((np.float64(acc[r, j]) * w_mult[j] + c1) * k1) * rm
+                    out[r, j] = np.int64(t * k2)
 
     @_jit_int
     def _rms_norm_quant_rows(x, gain, frac_shift, q, m):
@@ -269,20 +319,46 @@ def _rows(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
 
 
+def _unmagic(out: np.ndarray) -> np.ndarray:
+    """The int64 array a kernel filled with float64 x + _MAGIC: now x (see _MAGIC)."""
+    out -= _MAGIC_BITS
+    return out
+
+
+def _f64_exact(exp_table, freq_bits: int) -> bool:
+    return (int(exp_table.max()) << freq_bits) < 2**53 and exp_table.min() >= 0
+
+
 def freq_table(logits, exp_table, shift: int, freq_bits: int):
     out = np.empty(logits.shape, np.int64)
-    f64_exact = (int(exp_table.max()) << freq_bits) < 2**53 and exp_table.min() >= 0
-    _freq_rows(_rows(logits), exp_table, shift, freq_bits, f64_exact,
-               out.reshape(-1, logits.shape[-1]))
-    return out
+    rows = out.reshape(-1, logits.shape[-1])
+    exact = _f64_exact(exp_table, freq_bits)
+    _freq_rows(_rows(logits), exp_table, shift, freq_bits, exact, rows, rows.view(np.float64))
+    return _unmagic(out) if exact else out
+
+
+def freq_starts(logits, want, exp_table, shift: int, freq_bits: int):
+    """logits (..., V), want ids (..., k) -> the (start, freq) of each wanted id in
+    `freq_table`'s table (..., k) and the tables' totals (...); None when the table's
+    quotients need integer division (then take them from the table)."""
+    if not _f64_exact(exp_table, freq_bits):
+        return None
+    k = want.shape[-1]
+    starts, freqs = (np.empty(want.shape, np.int64) for _ in range(2))
+    totals = np.empty(logits.shape[:-1], np.int64)
+    _freq_starts_rows(_rows(logits), np.ascontiguousarray(want.reshape(-1, k)), exp_table,
+                      shift, freq_bits, starts.reshape(-1, k), freqs.reshape(-1, k),
+                      totals.reshape(-1))
+    return starts, freqs, totals
 
 
 def requant_f64(acc, w_mult, row_mult, s1: int, s2: int):
     out = np.empty(acc.shape, np.int64)
+    rows = out.reshape(-1, acc.shape[-1])
     _requant_rows(acc.reshape(-1, acc.shape[-1]), w_mult,
-                  np.ascontiguousarray(row_mult.reshape(-1)), s1, s2,
-                  out.reshape(-1, acc.shape[-1]))
-    return out
+                  np.ascontiguousarray(row_mult.reshape(-1)), s1, s2, rows,
+                  rows.view(np.float64))
+    return _unmagic(out) if s2 > 0 else out
 
 
 def rms_norm_quant(x, gain, frac_shift: int):

@@ -284,3 +284,13 @@ class IntegerLM:
     def freqs(self, logits):
         """Integer frequency tables (..., V) from `forward`'s logits."""
         return freq_table(self.xp, logits, self.freq_exp, self.fp)
+
+    def numbers(self, logits, want):
+        """The (start, freq) in `freqs`' tables of the ids `want` (..., k) and the tables'
+        totals, by a compiled kernel that never builds the tables; None when the backend
+        has none (then take them from `freqs`)."""
+        kernels, fp = self.xp.kernels, self.fp
+        if kernels is None:
+            return None
+        return kernels.freq_starts(logits, want, self.freq_exp,
+                                   fp.logit_frac - fp.exp_step_bits, fp.freq_bits)

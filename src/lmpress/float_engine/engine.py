@@ -82,6 +82,12 @@ class FloatEngine:
         steps = [freq_table(self.model.step(st, tokens[:, j])) for j in range(tokens.shape[1])]
         return np.stack(steps, 1)
 
+    def numbers(self, st, tokens: np.ndarray, want: np.ndarray):
+        """`tables`, then the (start, freq) of the `want` ids (B, l, k) and the totals."""
+        from ..streams import table_numbers
+
+        return table_numbers(self.tables(st, tokens), want)
+
     def check(self, header, force: bool) -> None:
         """Refuse an archive made by another engine setup (FingerprintError) unless
         `force`."""
