@@ -8,7 +8,7 @@ from conftest import TEXT
 from lmpress.codec import Compressor, Decompressor
 from lmpress.engine import fixed, kernels
 from lmpress.engine.backends import KERNELS_MIN_BYTES, NumpyBackend
-from lmpress.engine.transformer import IntegerLM
+from lmpress.engine.transformer import IntegerLM, StreamState, _ring_write
 from lmpress.model.config import ModelConfig
 from lmpress.model.quantize import quantize_model, seeded_float_weights
 from lmpress.streams import table_numbers
@@ -179,3 +179,32 @@ def test_threads_give_the_same_archive(tiny_model, monkeypatch, adapt):
         archive = one.compress(data)
         assert three.compress(data) == archive
         assert Decompressor(tiny_model, threads=3).decompress(archive) == data
+
+
+def test_rings_narrow_to_int16_and_widen_when_a_value_does_not_fit():
+    zeros = np.zeros((2, 1, 4, 3))
+    st = StreamState(0, [zeros.copy()], [zeros.copy()], np.full(4, -1))
+    small = np.full((2, 1, 1, 3), 2.0**15 - 1)
+    _ring_write(st, 0, np.array([0]), small, -small)
+    assert st.keys[0].dtype == np.int16 and st.values[0][0, 0, 0, 0] == -(2**15 - 1)
+    big = np.full((2, 1, 1, 3), 2.0**20)
+    _ring_write(st, 0, np.array([1]), small, big)
+    assert st.keys[0].dtype == np.float32 and st.values[0].dtype == np.float32
+    assert st.values[0][0, 0, 0, 0] == -(2**15 - 1) and st.values[0][0, 0, 1, 0] == 2**20
+    wide = StreamState(0, [zeros + 2**16], [zeros.copy()], np.full(4, -1))
+    _ring_write(wide, 0, np.array([0]), small, small)  # a chunk-written ring too wide
+    assert wide.keys[0].dtype == np.float32 and wide.keys[0][0, 0, 3, 0] == 2**16
+
+
+def test_steps_then_chunks_then_steps_give_the_same_tables(tiny_model):
+    """A decoding step's narrow ring read and written by a chunk (as lossy lookahead
+    does), then stepped again."""
+    tokens = RNG.integers(0, tiny_model.config.vocab_size, (3, 30))
+    out = []
+    for xp in (PLAIN, COMPILED):
+        lm = IntegerLM(tiny_model, xp)
+        st = lm.new_state(3)
+        cuts = [0, 1, 2, 3, 9, 10, 11, 20, 21, 30]
+        out.append(np.concatenate([lm.freqs(lm.forward(st, tokens[:, a:b]))
+                                   for a, b in zip(cuts, cuts[1:])], 1))
+    assert np.array_equal(out[0], out[1])

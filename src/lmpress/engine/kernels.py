@@ -401,8 +401,8 @@ def softmax_weights(scores, valid, shift: int, table):
 
 
 def attend_step(q, keys, values, valid, shift: int, table):
-    """q (B, Hkv, G, hs) float64, the ring (B, Hkv, W, hs) float32 or float64 (integers
-    of at most 2**20, exact in either), valid (W,) bool."""
+    """q (B, Hkv, G, hs) float64, the ring (B, Hkv, W, hs) int16, float32 or float64
+    (integers of at most 2**20, each type holding its ring's exactly), valid (W,) bool."""
     out = np.empty(q.shape, np.int64)
     _attend_step(np.ascontiguousarray(q), keys, values, valid, shift, table, out)
     return out
