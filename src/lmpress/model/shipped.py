@@ -29,9 +29,18 @@ register(ShippedModel(
 ))
 
 register(ShippedModel(
+    name="lmpress-fast-v2",
+    file="lmpress-fast-v2.safetensors",
+    sha256="3f36df052bed5630b3ed219318c950d3b950055f5859af89353de079beb21483",
+    levels=(1, 2, 3),
+    summary="fast-v1 trained on through 20.5 M more tokens; d=128, 2 layers, window 128, "
+            "small-v1's tokenizer; int8",
+))
+
+register(ShippedModel(
     name="lmpress-fast-v1",
     file="lmpress-fast-v1.safetensors",
     sha256="553625eaebe6df02de9e73d05ab48597126d84527e2ae720c71b11eb21698ac7",
-    levels=(1, 2, 3),
+    levels=(),  # levels 1-3 until fast-v2; its archives name it and still decode
     summary="d=128, 2 layers, window 128, small-v1's tokenizer; same corpus; int8",
 ))

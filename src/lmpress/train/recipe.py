@@ -24,15 +24,21 @@ _OTHER_LANGUAGE_MANPAGES = ("manpages-ja", "manpages-ru", "manpages-pl", "manpag
 _SMALL = ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
                      window=256, max_positions=4096)
 
+# the fast level's shape (fast-v1 and the runs that train it on)
+_FAST = ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128, n_hidden=384,
+                    window=128, max_positions=4096)
 
-def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int) -> dict:
-    """A recipe that trains the shipped model `start` on: the same shape, tokenizer and
-    training sample, going on with the chunks after the `seen_steps` batches (same seeded
-    order) the earlier runs saw, so its first pass sees only new chunks."""
+
+def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int,
+                model: ModelConfig = _SMALL, batch_size: int = 16) -> dict:
+    """A recipe that trains the shipped model `start` (of shape `model`) on: the same
+    tokenizer and training sample, going on with the chunks after the `seen_steps` batches
+    of `batch_size` (same seeded order) the earlier runs saw, so its first pass sees only
+    new chunks."""
     return {
-        "model": _SMALL,
-        "train": TrainConfig(batch_size=16, lr=lr, warmup_steps=100, max_steps=max_steps,
-                             data_offset_steps=seen_steps),
+        "model": model,
+        "train": TrainConfig(batch_size=batch_size, lr=lr, warmup_steps=100,
+                             max_steps=max_steps, data_offset_steps=seen_steps),
         "init_from": start,
         "tokenizer_from": "lmpress-small-v1",
         "tokenizer_mb": 1.5,
@@ -52,6 +58,10 @@ RECIPES = {
     # each run at a lower peak learning rate than the one before
     "small-v2": _trained_on("lmpress-small-v1", seen_steps=2400, lr=1e-3, max_steps=2400),
     "small-v3": _trained_on("lmpress-small-v2", seen_steps=4800, lr=7e-4, max_steps=2200),
+    # fast-v1 saw 1400 batches of 16, so batches of 32 from chunk 22,400 on; half its peak
+    # lr, as small-v2 took half of small-v1's
+    "fast-v2": _trained_on("lmpress-fast-v1", seen_steps=700, lr=1.5e-3, max_steps=5000,
+                           model=_FAST, batch_size=32),
     "max-v1": {
         # levels 7-9: a larger model for a GPU (docs/TRAINING.md, "On a GPU"): one
         # sitting of a few minutes (benchmarks/device_train.sh), the cosine schedule
@@ -68,8 +78,7 @@ RECIPES = {
         # the fast level: two narrow layers and a short window, so that a decoding step
         # costs little more than the frequency table; shares small-v1's tokenizer, so the
         # two models can score each other's text (lmpress rank)
-        "model": ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128,
-                             n_hidden=384, window=128, max_positions=4096),
+        "model": _FAST,
         "train": TrainConfig(batch_size=16, lr=3e-3, warmup_steps=100, max_steps=1400),
         "tokenizer_from": "lmpress-small-v1",
         "tokenizer_mb": 1.5,
