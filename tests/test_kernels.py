@@ -8,7 +8,7 @@ from conftest import TEXT
 from lmpress.codec import Compressor, Decompressor
 from lmpress.engine import fixed, kernels
 from lmpress.engine.backends import KERNELS_MIN_BYTES, NumpyBackend
-from lmpress.engine.transformer import IntegerLM, StreamState, _ring_write
+from lmpress.engine.transformer import IntegerLM, StreamState, _narrow_ring, _ring_write
 from lmpress.model.config import ModelConfig
 from lmpress.model.quantize import quantize_model, seeded_float_weights
 from lmpress.streams import table_numbers
@@ -185,6 +185,7 @@ def test_rings_narrow_to_int16_and_widen_when_a_value_does_not_fit():
     zeros = np.zeros((2, 1, 4, 3))
     st = StreamState(0, [zeros.copy()], [zeros.copy()], np.full(4, -1))
     small = np.full((2, 1, 1, 3), 2.0**15 - 1)
+    _narrow_ring(st, 0)
     _ring_write(st, 0, np.array([0]), small, -small)
     assert st.keys[0].dtype == np.int16 and st.values[0][0, 0, 0, 0] == -(2**15 - 1)
     big = np.full((2, 1, 1, 3), 2.0**20)
@@ -192,7 +193,8 @@ def test_rings_narrow_to_int16_and_widen_when_a_value_does_not_fit():
     assert st.keys[0].dtype == np.float32 and st.values[0].dtype == np.float32
     assert st.values[0][0, 0, 0, 0] == -(2**15 - 1) and st.values[0][0, 0, 1, 0] == 2**20
     wide = StreamState(0, [zeros + 2**16], [zeros.copy()], np.full(4, -1))
-    _ring_write(wide, 0, np.array([0]), small, small)  # a chunk-written ring too wide
+    _narrow_ring(wide, 0)  # a chunk-written ring too wide
+    _ring_write(wide, 0, np.array([0]), small, small)
     assert wide.keys[0].dtype == np.float32 and wide.keys[0][0, 0, 3, 0] == 2**16
 
 

@@ -30,7 +30,7 @@ class StreamState:
     """KV ring buffers of the last `window` positions for B streams advancing together."""
 
     pos: int  # position of the next token
-    keys: list[Any]  # per layer (B, Hkv, W, hs) float64 (int16/float32: _ring_write), rotated
+    keys: list[Any]  # per layer (B, Hkv, W, hs) float64 (int16/float32: _narrow_ring), rotated
     values: list[Any]  # per layer (B, Hkv, W, hs), as keys
     slot_pos: Any  # (W,) int64 position held by each ring slot, -1 = empty
 
@@ -38,19 +38,23 @@ class StreamState:
 _INT16_MAX = 2**15 - 1
 
 
-def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
-    """Write keys and values (B, Hkv, l, hs) into layer i's numpy ring at `slots`, in the
-    narrowest type that holds every value exactly: int16 while they all fit (trained
-    models' keys and values stay near 2**13), float32 once one does not (|x| <= QK_CLIP <
-    2**24). A decoding step's attention is bound by reading the ring, so int16 halves its
-    cost; the integers are the same in any of the types."""
-    def fits(*arrays) -> bool:
-        return all(float(np.abs(a).max(initial=0)) <= _INT16_MAX for a in arrays)
+def _fits_int16(*arrays) -> bool:
+    return all(float(np.abs(a).max(initial=0)) <= _INT16_MAX for a in arrays)
 
-    if st.keys[i].dtype == np.float64:  # a new ring, or one only chunks wrote
-        narrow = np.int16 if fits(st.keys[i], st.values[i]) else np.float32
-        st.keys[i], st.values[i] = st.keys[i].astype(narrow), st.values[i].astype(narrow)
-    if st.keys[i].dtype == np.int16 and not fits(k, v):
+
+def _narrow_ring(st: StreamState, i: int) -> None:
+    """A decoding step's ring in the narrowest type that holds it exactly: int16 while
+    every value fits (trained models' keys and values stay near 2**13), else float32
+    (|x| <= QK_CLIP < 2**24). The integers are the same; int16 halves the bytes each step
+    reads (7% of the attention kernel, which its arithmetic bounds; docs/ENGINE.md)."""
+    narrow = np.int16 if _fits_int16(st.keys[i], st.values[i]) else np.float32
+    st.keys[i], st.values[i] = st.keys[i].astype(narrow), st.values[i].astype(narrow)
+
+
+def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
+    """Write keys and values (B, Hkv, l, hs) into layer i's ring at `slots`; an int16 ring
+    first widens to float32 if one of them does not fit."""
+    if st.keys[i].dtype == np.int16 and not _fits_int16(k, v):
         st.keys[i], st.values[i] = (a.astype(np.float32) for a in (st.keys[i], st.values[i]))
     st.keys[i][:, :, slots] = k
     st.values[i][:, :, slots] = v
@@ -223,6 +227,8 @@ class IntegerLM:
         slots = pos % W
         ring_ok, chunk_ok = masks
         if chunk_ok is None and kernels is not None:  # one step, fused (kernels.py)
+            if st.keys[i].dtype == np.float64:  # a new ring, or one only chunks wrote
+                _narrow_ring(st, i)
             _ring_write(st, i, slots, k, v)
             valid = np.ones(W, np.bool_) if ring_ok is None else ring_ok[0]
             out = kernels.attend_step(q[..., 0, :], st.keys[i], st.values[i], valid,
@@ -245,11 +251,7 @@ class IntegerLM:
             ef = xp.f64(e)
             num = xp.matmul_f64(ef[..., :W], ring_v[:, :, None]) + \
                 xp.matmul_f64(ef[..., W:], v[:, :, None])
-            if st.keys[i].dtype == np.int16:  # a decoding step's ring (lossy lookahead)
-                _ring_write(st, i, slots, k, v)
-            else:
-                st.keys[i][:, :, slots] = k
-                st.values[i][:, :, slots] = v
+            _ring_write(st, i, slots, k, v)  # may be a step's int16 ring (lossy lookahead)
         e_sum = xp.sum(e, -1)
         out = (2 * num + e_sum) // (2 * e_sum)  # num / e_sum rounded half up
         return self._attention_out(layer, out, B, L)
