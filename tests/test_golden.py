@@ -1,5 +1,6 @@
 """Golden archives from a fixed tiny seeded model: their bytes must never change unless
-the format version changes. Regenerate only on purpose: LMPRESS_REGEN_GOLDEN=1 pytest."""
+the format version or the adaptation method changes, and archives of earlier versions and
+methods keep decoding. Regenerate only on purpose: LMPRESS_REGEN_GOLDEN=1 pytest."""
 
 import hashlib
 import os
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmpress.codec import Compressor, Decompressor
-from lmpress.container import VERSION
+from lmpress.container import ADAPT_MIX2, VERSION
 from lmpress.model.config import ModelConfig
 from lmpress.model.quantize import quantize_model, seeded_float_weights
 from lmpress.model.tokenizer import train_tokenizer
@@ -41,13 +42,14 @@ def test_golden_archive(name):
     if REGEN and not MODEL.exists():  # the model itself is never rebuilt on purpose
         _build_model()
     model = IntegerWeights.load(MODEL)
-    path = GOLDEN / f"{name}.v{VERSION}.lmp"
+    path = GOLDEN / f"{name}.v{VERSION}-adapt{ADAPT_MIX2}.lmp"
     archive = Compressor(model, fallback=False, segment_bytes=200).compress(CASES[name])
     if REGEN:
         path.write_bytes(archive)
     golden = path.read_bytes()
     assert hashlib.sha256(archive).hexdigest() == hashlib.sha256(golden).hexdigest(), \
-        "archive bytes changed: a format change needs a new VERSION and new golden files"
+        ("archive bytes changed: a format change needs a new VERSION or adaptation method "
+         "and new golden files")
     assert Decompressor(model).decompress(golden) == CASES[name]
 
 
@@ -56,4 +58,12 @@ def test_version_1_archives_still_decode(name):
     """Format 1 (no adaptation) archives made by earlier releases keep decoding."""
     model = IntegerWeights.load(MODEL)
     assert Decompressor(model).decompress((GOLDEN / f"{name}.v1.lmp").read_bytes()) \
+        == CASES[name]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_adaptation_1_archives_still_decode(name):
+    """Version 2 archives with adaptation 1 (no order-1 counts), made by earlier releases."""
+    model = IntegerWeights.load(MODEL)
+    assert Decompressor(model).decompress((GOLDEN / f"{name}.v2-adapt1.lmp").read_bytes()) \
         == CASES[name]

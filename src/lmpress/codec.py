@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .coding import counts
 from .coding.adapt import Adaptation
 from .container import (
     ADAPT_MIX1,
+    ADAPT_MIX2,
     ADAPT_NONE,
     KIND_LM,
     KIND_LZMA,
@@ -195,9 +197,11 @@ class Compressor:
         stored = [self._stored(seg) for seg, _ in pieces]  # (kind, payload) without the LM
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
         coded: dict[int, tuple[bytes, float] | None] = {}
-        if self.adapt:
+        adapt = ADAPT_NONE
+        if self.adapt:  # with order-1 counts where the vocabulary allows their table
+            adapt = ADAPT_MIX2 if e.cfg.vocab_size <= counts.MAX_VOCAB else ADAPT_MIX1
             ae = AdaptiveEncoder(e, e.batch_size, sum(len(pieces[i][1]) for i in lm_idx),
-                                 self.progress, self.recorder)
+                                 self.progress, self.recorder, adapt == ADAPT_MIX2)
             for g in range(0, len(lm_idx), e.batch_size):
                 group = lm_idx[g:g + e.batch_size]
                 res = ae.encode_group([pieces[i][1] for i in group],
@@ -233,8 +237,7 @@ class Compressor:
             float_record = {"version": VERSION_FLOAT, "engine": e.kind,
                             "fingerprint": e.fingerprint_bytes}
         header = Header(e.weights.name, e.weights_digest, e.tokenizer_digest, len(data),
-                        checksum(data), tuple(entries),
-                        ADAPT_MIX1 if self.adapt else ADAPT_NONE,
+                        checksum(data), tuple(entries), adapt,
                         e.batch_size if self.adapt or e.stepwise else 0, **float_record)
         out = seal(header.pack() + b"".join(payloads))
         self.stats.n_bytes_out = len(out)
@@ -407,7 +410,13 @@ class Decompressor:
             yield from decode_plain(e, [(i, streams[i].n_tokens, bodies[i]) for i in coded],
                                     self.progress, header.group or e.batch_size)
             return
-        ad = Adaptation(e.cfg.bos_id, sum(streams[i].n_tokens for i in coded))
+        vocab = None
+        if header.adapt == ADAPT_MIX2:
+            vocab = e.cfg.vocab_size
+            if vocab > counts.MAX_VOCAB:
+                raise FormatError(f"corrupt archive: adaptation 2 with a vocabulary of "
+                                  f"{vocab} tokens (at most {counts.MAX_VOCAB})")
+        ad = Adaptation(e.cfg.bos_id, sum(streams[i].n_tokens for i in coded), vocab)
         for g in range(0, len(coded), header.group):
             group = coded[g:g + header.group]
             jobs = []

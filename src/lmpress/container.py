@@ -18,7 +18,9 @@ VERSION_FLOAT = 3  # 2 + an engine record; written only by float engines (hf:, g
 ENGINE_INTEGER = 0  # the built-in integer engine (versions 1 and 2)
 ENGINE_KINDS = {1: "hf", 2: "gguf"}  # version 3's engine byte (float_engine/__init__.py)
 MAX_FINGERPRINT = 4096  # bytes of the engine fingerprint (UTF-8 JSON)
-ADAPT_NONE, ADAPT_MIX1 = 0, 1  # how LM streams are coded (docs/FORMAT.md)
+# how LM streams are coded (docs/FORMAT.md): alone, mixed with online adaptive models, and
+# these with order-1 counts mixed into the LM's tables
+ADAPT_NONE, ADAPT_MIX1, ADAPT_MIX2 = 0, 1, 2
 KIND_RAW, KIND_LM, KIND_LZMA = 0, 1, 2
 KIND_NAMES = {KIND_RAW: "raw", KIND_LM: "lm", KIND_LZMA: "lzma"}
 DIGEST_BYTES = 16
@@ -73,7 +75,7 @@ class Header:
     original_size: int
     checksum: bytes  # blake2b-128 of the original bytes
     streams: tuple[StreamEntry, ...]
-    adapt: int = ADAPT_NONE  # ADAPT_MIX1: LM streams mixed with online adaptive models
+    adapt: int = ADAPT_NONE  # ADAPT_MIX1/2: LM streams mixed with online adaptive models
     group: int = 0  # adaptive streams advance in lockstep groups of this many
     version: int = VERSION
     engine: int = ENGINE_INTEGER  # version 3: ENGINE_KINDS key of the float engine
@@ -113,7 +115,7 @@ class Header:
         (size,) = struct.unpack("<Q", r.take(8))
         checksum = r.take(16)
         adapt, group = (r.take(1)[0], r.varint()) if version >= 2 else (ADAPT_NONE, 0)
-        if adapt not in (ADAPT_NONE, ADAPT_MIX1):
+        if adapt not in (ADAPT_NONE, ADAPT_MIX1, ADAPT_MIX2):
             raise FormatError(f"archive uses adaptation method {adapt}, unknown to this "
                               "lmpress; upgrade lmpress")
         if (adapt or version >= 3) and not 1 <= group <= 4096:

@@ -204,9 +204,10 @@ class AdaptiveEncoder:
     """Encodes the adaptive streams of one member, group by group, in file order."""
 
     def __init__(self, engine, group: int, n_tokens: int, progress: Progress,
-                 recorder=None):
+                 recorder=None, counts: bool = False):
         self.engine, self.group, self.progress = engine, group, progress
-        self.ad = Adaptation(engine.cfg.bos_id, n_tokens)
+        self.ad = Adaptation(engine.cfg.bos_id, n_tokens,
+                             engine.cfg.vocab_size if counts else None)  # 2 or 1
         self.recorder = recorder  # see the module docstring; None: record nothing
         self.n_streams = 0  # streams coded so far (positions for the recorder)
 
@@ -234,6 +235,12 @@ class AdaptiveEncoder:
         self.n_streams += B
         nums = lm_numbers(self.engine, streams, extra, self.progress, observe)
         snapshot = copy.deepcopy((self.ad.mixer, self.ad.hits))
+        counts = self.ad.counts
+        if counts is not None:  # the contexts and tokens this group will count
+            ctx = [np.concatenate(a) for a in zip(*(grp.prev(n, live)
+                                                    for n, (live, _) in enumerate(steps)))]
+            toks = np.concatenate([tok[live, n] for n, (live, _) in enumerate(steps)])
+            mark = counts.mark(*ctx)
         skip = np.zeros(B, dtype=bool)
         while True:  # pass 2: mix and code; redo if a stream is better stored otherwise
             out, costs = self._code(grp, tok, steps, nums, skip)
@@ -245,6 +252,8 @@ class AdaptiveEncoder:
                 return out
             skip[worse] = True
             self.ad.mixer, self.ad.hits = copy.deepcopy(snapshot)
+            if counts is not None:  # the counts of this try are taken back
+                counts.rewind(mark, ctx[1], toks)
 
     def _code(self, grp, tok, steps, nums, skip):
         starts, freqs, totals = nums  # (B, L, 3), (B, L, 3), (B, L)
@@ -252,8 +261,14 @@ class AdaptiveEncoder:
         encs = [RangeEncoder() for _ in range(B)]
         bits = [0.0] * B
         costs = None if self.recorder is None else np.zeros(tok.shape)  # bits per token
+        counts = self.ad.counts
         for n, (live, cands) in enumerate(steps):
             f, s, t = freqs[live, n], starts[live, n], totals[live, n]
+            if counts is not None:
+                prev = grp.prev(n, live)
+                want = np.stack([tok[live, n], np.maximum(cands[0], 0),
+                                 np.maximum(cands[2], 0)], 1)  # lm_numbers' ids
+                s, f, t = counts.mix_numbers(*prev, want, s, f, t)
             p1, p2, saved = grp.events(cands, f[:, 1], f[:, 2], t)
             coded = ~skip[live]
             rows = zip(live.tolist(), coded.tolist(), tok[live, n].tolist(),
@@ -269,6 +284,8 @@ class AdaptiveEncoder:
                     if costs is not None:
                         costs[b, n] = cost
             grp.learn(cands, saved, tok[live, n], coded)
+            if counts is not None:
+                counts.add(*prev, tok[live, n])
         return [None if skip[b] else (encs[b].finish(), bits[b]) for b in range(B)], costs
 
 
@@ -286,27 +303,33 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
             toks[b, :g[0]] = g[1]
     cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
     st = engine.new_state(B)
+    counts = ad.counts
     for n in range(toks.shape[1]):
-        f = engine.tables(st, cur)[:, 0]  # (B, V)
-        cum = np.cumsum(f, -1)
         live = np.flatnonzero(grp.lengths > n)
+        f = engine.tables(st, cur)[live, 0]  # (live, V)
+        if counts is not None:
+            prev = grp.prev(n, live)
+            f = counts.mix_table(*prev, f)
+        cum = np.cumsum(f, -1)
         cands = grp.candidates(n, live)
         c1, c2 = cands[0], cands[2]
         at = np.maximum(np.stack([c1, c2], 1), 0)  # (live, 2) candidate ids
-        fc = np.take_along_axis(f[live], at, 1)
-        sc = np.take_along_axis(cum[live], at, 1) - fc
+        fc = np.take_along_axis(f, at, 1)
+        sc = np.take_along_axis(cum, at, 1) - fc
         f1, f2, s1, s2 = fc[:, 0], fc[:, 1], sc[:, 0], sc[:, 1]
-        p1, p2, saved = grp.events(cands, f1, f2, cum[live, -1])
+        p1, p2, saved = grp.events(cands, f1, f2, cum[:, -1])
         rows = zip(live.tolist(), c1.tolist(), p1.tolist(), c2.tolist(), p2.tolist(),
                    s1.tolist(), f1.tolist(), s2.tolist(), f2.tolist())
-        for b, a1, q1, a2, q2, t1, g1, t2, g2 in rows:
+        for i, (b, a1, q1, a2, q2, t1, g1, t2, g2) in enumerate(rows):
             if decs[b] is not None:
                 excl = [(t1, g1)] if a1 >= 0 else []
                 excl += [(t2, g2)] if a2 >= 0 else []
-                toks[b, n] = _decode_token(decs[b], _events(a1, q1, a2, q2), f[b], cum[b],
+                toks[b, n] = _decode_token(decs[b], _events(a1, q1, a2, q2), f[i], cum[i],
                                            excl)
         grp.push(n, live, toks[live, n], cands)
         grp.learn(cands, saved, toks[live, n], coded[live])
+        if counts is not None:
+            counts.add(*prev, toks[live, n])
         cur[:, 0] = toks[:, n]
         progress(int(engine.tok.n_bytes[toks[live, n]].sum()))
     for dec in decs:

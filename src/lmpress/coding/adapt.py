@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .counts import Counts
+
 MIN_MATCH = 4  # tokens hashed to find a match (about 12 bytes of text)
 MAX_VERIFY = 32  # a match's length is measured up to this many tokens when it is found
 MATCH_BITS = 22  # match table: 4 M slots holding (address of the successor + 1)
@@ -137,9 +139,10 @@ def _hash(cols: list[np.ndarray], bits: int) -> np.ndarray:
 class Adaptation:
     """The adaptive state of one archive member: its token history (a flat array in which
     stream after stream is laid out, so a match may run on into the next stream, as the
-    text does), the match and n-gram tables, and the two mixers."""
+    text does), the match and n-gram tables, the two mixers, and with `vocab_size` given
+    (adaptation 2) the order-1 counts mixed into the LM's tables (coding/counts.py)."""
 
-    def __init__(self, bos_id: int, n_tokens: int):
+    def __init__(self, bos_id: int, n_tokens: int, vocab_size: int | None = None):
         self.bos = bos_id
         self.hist = np.full(n_tokens + 1, -1, dtype=np.int64)  # -1: not known yet
         self.used = 0  # addresses handed out to streams so far
@@ -149,6 +152,7 @@ class Adaptation:
         self.scratch = np.full(1 << NGRAM_BITS, -1, dtype=np.int64)
         self.mixer = Mixer(16 + 8, _ONE // 4)  # contexts: 16 match lengths, 8 run counts
         self.hits = np.zeros(2, dtype=np.int64)  # tokens coded by a hit (statistics)
+        self.counts = None if vocab_size is None else Counts(vocab_size, n_tokens)
 
     def group(self, lengths: list[int]) -> Group:
         base = self.used + np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -163,6 +167,11 @@ class Group:
         self.ad, self.base, self.lengths = ad, base, lengths
         self.ptr = np.full(len(base), -1, dtype=np.int64)  # match pointer (address)
         self.mlen = np.zeros(len(base), dtype=np.int64)
+
+    def prev(self, n: int, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The two tokens before position n of each live stream (BOS before 0), as the
+        contexts of the successor counts: (two before, one before)."""
+        return self._prev(n, 2, live), self._prev(n, 1, live)
 
     def _prev(self, n: int, k: int, live: np.ndarray) -> np.ndarray:
         """The token k places before position n of each live stream (BOS before 0)."""
