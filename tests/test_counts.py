@@ -98,3 +98,28 @@ def test_counts_shrink_archives_and_adaptation_1_archives_still_decode(tiny_mode
         Decompressor(tiny_model).decompress(two)  # a V x V table would not fit
     monkeypatch.undo()
     assert Decompressor(tiny_model, batch_size=3).decompress(two) == data
+
+
+def _count2_one_by_one(c, prev2, prev1, tok):
+    """docs/FORMAT.md's order-2 rule, stream by stream in table order."""
+    key, slot = c._slots(prev2, prev1)
+    for k, s, t in zip(key.tolist(), slot.tolist(), tok.tolist()):
+        if c.tag[s] != k:
+            c.tag[s], c.succ[s], c.cnt[s] = k, -1, 0
+        hit = np.flatnonzero(c.succ[s] == t)
+        e = hit[0] if len(hit) else int(np.argmin(c.cnt[s]))
+        if not len(hit):
+            c.succ[s, e], c.cnt[s, e] = t, 0
+        c.cnt[s, e] += 1
+
+
+def test_vectorized_order2_counting_follows_the_rule_stream_by_stream(monkeypatch):
+    monkeypatch.setattr(counts, "ORDER2_BITS", 4)  # 16 slots: collisions in every step
+    rng = np.random.default_rng(5)
+    fast, slow = Counts(12, 10_000), Counts(12, 10_000)
+    for _ in range(60):
+        prev2, prev1, tok = (rng.integers(0, k, 24) for k in (3, 6, 12))
+        fast.add(prev2, prev1, tok)
+        _count2_one_by_one(slow, prev2, prev1, tok)
+    assert (fast.tag == slow.tag).all() and (fast.succ == slow.succ).all()
+    assert (fast.cnt == slow.cnt).all() and (fast.cnt > 1).any()

@@ -97,17 +97,26 @@ class Counts:
         np.add.at(self.n, (prev1, tok), 1)
         np.add.at(self.row, prev1, 1)
         key, slot = self._slots(prev2, prev1)
-        for k, s, t in zip(key.tolist(), slot.tolist(), tok.tolist()):
-            succ, cnt = self.succ[s], self.cnt[s]
-            if self.tag[s] != k:
-                self.tag[s] = k
-                succ[:] = -1
-                cnt[:] = 0
-            hit = np.flatnonzero(succ == t)
-            e = hit[0] if len(hit) else int(np.argmin(cnt))  # empty places count 0
-            if not len(hit):
-                succ[e], cnt[e] = t, 0
-            cnt[e] += 1
+        todo = np.arange(len(slot))
+        while len(todo):  # rounds: the first stream (in table order) of each slot left
+            _, first = np.unique(slot[todo], return_index=True)
+            now = todo[first]
+            self._count2(key[now], slot[now], tok[now])
+            todo = np.delete(todo, first)
+
+    def _count2(self, key: np.ndarray, slot: np.ndarray, tok: np.ndarray) -> None:
+        """Order-2 counting for streams of distinct slots (so their order does not matter)."""
+        other = self.tag[slot] != key
+        self.tag[slot] = key
+        succ = np.where(other[:, None], -1, self.succ[slot])
+        cnt = np.where(other[:, None], 0, self.cnt[slot])
+        hit = succ == tok[:, None]
+        has = hit.any(1)
+        place = np.where(has, hit.argmax(1), cnt.argmin(1))  # empty places count 0
+        r = np.arange(len(slot))
+        cnt[r, place] = np.where(has, cnt[r, place] + 1, 1)
+        succ[r, place] = tok
+        self.succ[slot], self.cnt[slot] = succ, cnt
 
     def mark(self, prev2: np.ndarray, prev1: np.ndarray):
         """What `rewind` needs to undo the counting of these contexts (the encoder codes a
