@@ -19,14 +19,16 @@ def _filled(rng, V=50, pairs=600):
     return c
 
 
-def test_encoder_numbers_are_those_of_the_decoders_table():
+@pytest.mark.parametrize("block", [64, 8])  # one block (V = 50), and several
+def test_encoder_numbers_are_those_of_the_decoders_table(block, monkeypatch):
+    monkeypatch.setattr(counts, "BLOCK", block)
     rng = np.random.default_rng(1)
     V, B = 50, 12
     c = _filled(rng, V)
     f = rng.integers(1, 1 << 22, (B, V))
     prev1, prev2 = rng.integers(0, V, B), rng.integers(0, 4, B)
     prev2[:3], prev1[:3] = (1, 1, 40), (3, V - 1, V - 1)
-    c.n[V - 1], c.row[V - 1] = 0, 0  # a context never seen: the table stays the LM's
+    c.n[V - 1], c.row[V - 1], c.blocks[V - 1] = 0, 0, 0  # never seen: the LM's table
     want = rng.integers(0, V, (B, 3))
     want[0, 0] = 7
     s, fr, tot = table_numbers(f, want)
@@ -69,13 +71,14 @@ def test_a_full_context_replaces_its_least_counted_successor(monkeypatch):
 def test_rewind_restores_the_counts():
     rng = np.random.default_rng(2)
     c = _filled(rng)
-    before = [a.copy() for a in (c.n, c.row, c.tag, c.succ, c.cnt)]
+    state = ("n", "row", "blocks", "tag", "succ", "cnt")
+    before = [getattr(c, k).copy() for k in state]
     prev2, prev1, tok = (rng.integers(0, 50, 64) for _ in range(3))
     mark = c.mark(prev2, prev1)
     for i in range(0, 64, 16):
         c.add(prev2[i:i + 16], prev1[i:i + 16], tok[i:i + 16])
     c.rewind(mark, prev1, tok)
-    assert all((a == b).all() for a, b in zip(before, (c.n, c.row, c.tag, c.succ, c.cnt)))
+    assert all((a == getattr(c, k)).all() for a, k in zip(before, state))
 
 
 def _varied():

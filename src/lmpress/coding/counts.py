@@ -27,6 +27,8 @@ _W1, _K1 = _W_ONE // 4, 4  # order 1: the share approaches 1/4, half of it after
 _W2, _K2 = _W_ONE * 2 // 5, 2  # order 2: 2/5, half of it after 2
 ORDER2_BITS = 20  # 1 M hashed two-token contexts
 ORDER2_KEEP = 8  # successors kept per context; a new one replaces the least counted
+BLOCK = 64  # order-1 rows are also summed in blocks, so that the encoder's starts need
+# one block sum per 64 tokens instead of a cumulative sum of the whole row
 
 
 def _multiplier(w_max: int, k: int, m: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -44,6 +46,8 @@ class Counts:
         self.V = vocab_size
         self.n = np.zeros((vocab_size, vocab_size), dtype=dtype)
         self.row = np.zeros(vocab_size, dtype=np.int64)
+        self.block = BLOCK
+        self.blocks = np.zeros((vocab_size, -(-vocab_size // BLOCK)), dtype=np.int64)
         self.tag = np.zeros(1 << ORDER2_BITS, dtype=np.int64)  # context + 1; 0: empty
         self.succ = np.full((1 << ORDER2_BITS, ORDER2_KEEP), -1, dtype=np.int32)
         self.cnt = np.zeros((1 << ORDER2_BITS, ORDER2_KEEP), dtype=dtype)
@@ -73,14 +77,23 @@ class Counts:
         """The encoder's side: the (start, freq) of the ids `want` (B, k) and the totals (B)
         of the LM tables, turned into those of the mixed tables."""
         mult1, m1, mult2, m2, succ, cnt = self._multipliers(prev2, prev1, total)
-        rows = self.n[prev1]  # (B, V)
-        c1 = np.take_along_axis(rows, want, 1).astype(np.int64)
-        below1 = np.take_along_axis(np.cumsum(rows, 1, dtype=np.int64), want, 1) - c1
+        a = prev1[:, None]
+        c1 = self.n[a, want].astype(np.int64)
+        below1 = self._below1(a, want)
         c2 = ((succ[:, None, :] == want[..., None]) * cnt[:, None, :]).sum(-1)
         below2 = ((succ[:, None, :] < want[..., None]) * cnt[:, None, :]).sum(-1)
         M1, M2 = mult1[:, None], mult2[:, None]
         return (start + M1 * below1 + M2 * below2, freq + M1 * c1 + M2 * c2,
                 total + mult1 * m1 + mult2 * m2)
+
+    def _below1(self, a: np.ndarray, want: np.ndarray) -> np.ndarray:
+        """sum(n[a, :w]) for each wanted id w: whole blocks, then the rest of w's block."""
+        j = want // self.block
+        sums = self.blocks[a[:, 0]]
+        below = np.take_along_axis(np.cumsum(sums, 1), j, 1) - np.take_along_axis(sums, j, 1)
+        v = (j * self.block)[..., None] + np.arange(self.block)  # w's block
+        inside = self.n[a[..., None], np.minimum(v, self.V - 1)] * (v < want[..., None])
+        return below + inside.sum(-1)
 
     def mix_table(self, prev2: np.ndarray, prev1: np.ndarray, f: np.ndarray) -> np.ndarray:
         """The decoder's side: LM tables f (B, V) -> the mixed tables."""
@@ -96,6 +109,7 @@ class Counts:
         the lowest count; another context hashed to the slot clears it)."""
         np.add.at(self.n, (prev1, tok), 1)
         np.add.at(self.row, prev1, 1)
+        np.add.at(self.blocks, (prev1, tok // self.block), 1)
         key, slot = self._slots(prev2, prev1)
         todo = np.arange(len(slot))
         while len(todo):  # rounds: the first stream (in table order) of each slot left
@@ -128,5 +142,6 @@ class Counts:
         """Undo `add` of the pairs (prev1, tok) and of every order-2 change since `mark`."""
         np.subtract.at(self.n, (prev1, tok), 1)
         np.subtract.at(self.row, prev1, 1)
+        np.subtract.at(self.blocks, (prev1, tok // self.block), 1)
         slot, tag, succ, cnt = mark
         self.tag[slot], self.succ[slot], self.cnt[slot] = tag, succ, cnt
