@@ -63,7 +63,8 @@ RECIPES = {
     "small-v3": _trained_on("lmpress-small-v2", seen_steps=4800, lr=7e-4, max_steps=2200),
     # small-v3 saw 0.83 epoch of the 6 MB-per-source sample: a 12 MB-per-source one (the
     # same documents and 43 MB more, about 43% of its chunks never seen), the cosine over
-    # the wall clock
+    # the wall clock. Tried 2026-11-30 (88 min, 6.4 M tokens): no better than small-v3
+    # on held-out text, so not shipped (docs/TRAINING.md)
     "small-v4": _trained_on("lmpress-small-v3", seen_steps=0, lr=5e-4, max_steps=0,
                             max_mb_per_source=12.0),
     # fast-v1 saw 1400 batches of 16, so batches of 32 from chunk 22,400 on; half its peak
