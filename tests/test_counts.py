@@ -28,7 +28,7 @@ def test_encoder_numbers_are_those_of_the_decoders_table(block, monkeypatch):
     f = rng.integers(1, 1 << 22, (B, V))
     prev1, prev2 = rng.integers(0, V, B), rng.integers(0, 4, B)
     prev2[:3], prev1[:3] = (1, 1, 40), (3, V - 1, V - 1)
-    c.n[V - 1], c.row[V - 1], c.blocks[V - 1] = 0, 0, 0  # never seen: the LM's table
+    c.n[V - 1], c.blocks[V - 1] = 0, 0  # never seen: the LM's table
     want = rng.integers(0, V, (B, 3))
     want[0, 0] = 7
     s, fr, tot = table_numbers(f, want)
@@ -71,13 +71,13 @@ def test_a_full_context_replaces_its_least_counted_successor(monkeypatch):
 def test_rewind_restores_the_counts():
     rng = np.random.default_rng(2)
     c = _filled(rng)
-    state = ("n", "row", "blocks", "tag", "succ", "cnt")
+    state = ("n", "blocks", "tag", "succ", "cnt")
     before = [getattr(c, k).copy() for k in state]
     prev2, prev1, tok = (rng.integers(0, 50, 64) for _ in range(3))
-    mark = c.mark(prev2, prev1)
+    mark = c.mark(prev2, prev1, tok)
     for i in range(0, 64, 16):
         c.add(prev2[i:i + 16], prev1[i:i + 16], tok[i:i + 16])
-    c.rewind(mark, prev1, tok)
+    c.rewind(mark)
     assert all((a == getattr(c, k)).all() for a, k in zip(before, state))
 
 

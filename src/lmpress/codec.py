@@ -198,7 +198,7 @@ class Compressor:
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
         coded: dict[int, tuple[bytes, float] | None] = {}
         adapt = ADAPT_NONE
-        if self.adapt:  # with order-1 counts where the vocabulary allows their table
+        if self.adapt:  # with successor counts where the vocabulary allows their table
             adapt = ADAPT_MIX2 if e.cfg.vocab_size <= counts.MAX_VOCAB else ADAPT_MIX1
             ae = AdaptiveEncoder(e, e.batch_size, sum(len(pieces[i][1]) for i in lm_idx),
                                  self.progress, self.recorder, adapt == ADAPT_MIX2)

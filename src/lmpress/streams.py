@@ -240,7 +240,7 @@ class AdaptiveEncoder:
             ctx = [np.concatenate(a) for a in zip(*(grp.prev(n, live)
                                                     for n, (live, _) in enumerate(steps)))]
             toks = np.concatenate([tok[live, n] for n, (live, _) in enumerate(steps)])
-            mark = counts.mark(*ctx)
+            mark = counts.mark(*ctx, toks)
         skip = np.zeros(B, dtype=bool)
         while True:  # pass 2: mix and code; redo if a stream is better stored otherwise
             out, costs = self._code(grp, tok, steps, nums, skip)
@@ -253,7 +253,7 @@ class AdaptiveEncoder:
             skip[worse] = True
             self.ad.mixer, self.ad.hits = copy.deepcopy(snapshot)
             if counts is not None:  # the counts of this try are taken back
-                counts.rewind(mark, ctx[1], toks)
+                counts.rewind(mark)
 
     def _code(self, grp, tok, steps, nums, skip):
         starts, freqs, totals = nums  # (B, L, 3), (B, L, 3), (B, L)

@@ -140,7 +140,7 @@ class Adaptation:
     """The adaptive state of one archive member: its token history (a flat array in which
     stream after stream is laid out, so a match may run on into the next stream, as the
     text does), the match and n-gram tables, the two mixers, and with `vocab_size` given
-    (adaptation 2) the order-1 counts mixed into the LM's tables (coding/counts.py)."""
+    (adaptation 2) the successor counts mixed into the LM's tables (coding/counts.py)."""
 
     def __init__(self, bos_id: int, n_tokens: int, vocab_size: int | None = None):
         self.bos = bos_id

@@ -38,14 +38,14 @@ def _multiplier(w_max: int, k: int, m: np.ndarray, total: np.ndarray) -> np.ndar
 
 
 class Counts:
-    """The counts of one archive member: order 1 dense (V x V and row sums), order 2 in
-    hashed slots of (context tag, up to 8 successor tokens and their counts)."""
+    """The counts of one archive member: order 1 dense (V x V, and sums of blocks of 64 of
+    each row), order 2 in hashed slots of (context tag, up to 8 successor tokens and their
+    counts)."""
 
     def __init__(self, vocab_size: int, n_tokens: int):
         dtype = np.int32 if n_tokens < 2**31 else np.int64  # a count never exceeds n_tokens
         self.V = vocab_size
         self.n = np.zeros((vocab_size, vocab_size), dtype=dtype)
-        self.row = np.zeros(vocab_size, dtype=np.int64)
         self.block = BLOCK
         self.blocks = np.zeros((vocab_size, -(-vocab_size // BLOCK)), dtype=np.int64)
         self.tag = np.zeros(1 << ORDER2_BITS, dtype=np.int64)  # context + 1; 0: empty
@@ -65,7 +65,7 @@ class Counts:
                 np.where(mine, self.cnt[slot], 0).astype(np.int64))
 
     def _multipliers(self, prev2, prev1, total):
-        m1 = self.row[prev1]
+        m1 = self.blocks[prev1].sum(1)  # the row sums
         mult1 = _multiplier(_W1, _K1, m1, total)
         succ, cnt = self._order2(prev2, prev1)
         m2 = cnt.sum(1)
@@ -108,7 +108,6 @@ class Counts:
         in table order (a new successor takes an empty place, else the first place with
         the lowest count; another context hashed to the slot clears it)."""
         np.add.at(self.n, (prev1, tok), 1)
-        np.add.at(self.row, prev1, 1)
         np.add.at(self.blocks, (prev1, tok // self.block), 1)
         key, slot = self._slots(prev2, prev1)
         todo = np.arange(len(slot))
@@ -132,16 +131,16 @@ class Counts:
         succ[r, place] = tok
         self.succ[slot], self.cnt[slot] = succ, cnt
 
-    def mark(self, prev2: np.ndarray, prev1: np.ndarray):
-        """What `rewind` needs to undo the counting of these contexts (the encoder codes a
-        group again when a stream is better stored otherwise)."""
+    def mark(self, prev2: np.ndarray, prev1: np.ndarray, tok: np.ndarray):
+        """What `rewind` needs to undo the counting of these tokens in these contexts (the
+        encoder codes a group again when a stream is better stored otherwise)."""
         slot = np.unique(self._slots(prev2, prev1)[1])
-        return slot, self.tag[slot], self.succ[slot], self.cnt[slot]
+        return prev1, tok, slot, self.tag[slot], self.succ[slot], self.cnt[slot]
 
-    def rewind(self, mark, prev1: np.ndarray, tok: np.ndarray) -> None:
-        """Undo `add` of the pairs (prev1, tok) and of every order-2 change since `mark`."""
+    def rewind(self, mark) -> None:
+        """Undo `add` of the marked tokens: order 1 by subtraction, order 2 by restoring
+        the slots as they were at `mark`."""
+        prev1, tok, slot, tag, succ, cnt = mark
         np.subtract.at(self.n, (prev1, tok), 1)
-        np.subtract.at(self.row, prev1, 1)
         np.subtract.at(self.blocks, (prev1, tok // self.block), 1)
-        slot, tag, succ, cnt = mark
         self.tag[slot], self.succ[slot], self.cnt[slot] = tag, succ, cnt
