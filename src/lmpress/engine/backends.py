@@ -65,8 +65,11 @@ class NumpyBackend:
         return np.asarray(a)
 
     def matrix(self, w: np.ndarray, exact_bound: int) -> np.ndarray:
-        """Prepare an integer matrix (in, out) for `matmul`; float32 when exact."""
-        return w.astype(np.float32 if exact_bound < FP32_EXACT else np.float64)
+        """Prepare an integer matrix (in, out) for `matmul`; float32 when exact. Stored
+        column-major: its transpose (out, in) is C-contiguous for the few-row kernel
+        (`matmul_raw`); BLAS takes either order at the same speed."""
+        return np.asfortranarray(w.astype(np.float32 if exact_bound < FP32_EXACT
+                                          else np.float64))
 
     def matmul(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Exact integer product of int64 `x` and a matrix from `matrix` (or float64)."""
@@ -76,7 +79,14 @@ class NumpyBackend:
         """The exact product of `matmul`, left in `w`'s float dtype (integer-valued)."""
         x = x.astype(w.dtype, copy=False)
         # one 2-D product: a stacked (B, L, K) operand would be B small products
-        return np.matmul(x.reshape(-1, x.shape[-1]), w).reshape(*x.shape[:-1], w.shape[1])
+        x2 = x.reshape(-1, x.shape[-1])
+        k = self.kernels
+        if (k is not None and x2.shape[0] <= k.FEW_ROWS and w.dtype == np.float32
+                and w.T.flags.c_contiguous):  # a decoding step's few rows
+            out = k.matmul_rows(np.ascontiguousarray(x2), w.T)
+        else:
+            out = np.matmul(x2, w)
+        return out.reshape(*x.shape[:-1], w.shape[1])
 
     def requant_f64(self, acc: np.ndarray, w_mult: np.ndarray, row_mult: np.ndarray,
                     s1: int, s2: int) -> np.ndarray:

@@ -107,6 +107,7 @@ class IntegerLM:
         self.silu_table = xp.asint(t["tables.silu"])
         self.rope_cos = xp.asint(t["tables.rope_cos"])
         self.rope_sin = xp.asint(t["tables.rope_sin"])
+        self._step = None  # step.py, when usable (`_fused_step`); False when not
 
     def _f64_mult(self, w_mult: np.ndarray, k: int):
         """float64 weight multipliers when `requant` may run in float64 for a product over
@@ -121,6 +122,15 @@ class IntegerLM:
         if bound >= 2**52 or t_max >= 2**38 or t_max * 2**24 >= 2**52:
             return None
         return w_mult.astype(np.float64)
+
+    def _fused_step(self) -> bool:
+        """Whether one-position steps take step.py's fused blocks (decided once the
+        backend has loaded its compiled kernels, which it may do late: `prepare`)."""
+        if self._step is None and self.xp.kernels is not None:
+            from . import step
+
+            self._step = step if step.usable(self) else False
+        return bool(self._step)
 
     # -- state ---------------------------------------------------------------------------
     def new_state(self, batch: int) -> StreamState:
@@ -294,9 +304,13 @@ class IntegerLM:
         h = rshift(xp, self.wte_q[tokens] * self.wte_m[tokens][..., None],
                    fp.w_frac - fp.res_frac)  # (B, L, C) at res_frac
         masks = self._masks(st, pos)
-        for i, layer in enumerate(self.layers):
-            h = h + self._attention(layer, i, h, st, pos, masks)
-            h = h + self._mlp(layer, h)
+        if L == 1 and isinstance(h, np.ndarray) and self._fused_step():
+            valid = np.ones(self.cfg.window, np.bool_) if masks[0] is None else masks[0][0]
+            h = self._step.layers(self, st, int(pos[0]), h, valid)
+        else:
+            for i, layer in enumerate(self.layers):
+                h = h + self._attention(layer, i, h, st, pos, masks)
+                h = h + self._mlp(layer, h)
         st.slot_pos[pos % self.cfg.window] = pos
         st.pos += L
         return h

@@ -1,0 +1,202 @@
+"""One decoding step of the integer transformer's blocks in a few compiled calls.
+
+A decoder advances its streams one token at a time, so each step of `IntegerLM.trunk`
+is some thirty small numpy operations per layer. For a batch of 12-32 streams their
+Python overhead was a fifth of a level-6 decode, and it holds the GIL: with `-T 2` the
+two threads' shares of a batch could not overlap it. Here a layer is four matrix products
+(numpy's BLAS, which releases the GIL) and four fused kernels (nogil), which compute the
+same integers as the general path, element by element, with the same helpers
+(kernels.py): requantization, rotary, the ring write, attention, SwiGLU and the row
+quantizations. tests/test_step.py compares the two paths; the golden archives bind both.
+
+Used for one-position steps of models without QKV biases or per-head norms whose every
+product may be rescaled in float64 (`usable`); everything else takes the general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels as K
+
+_jit_int = K._jit_int
+_rshift = K._rshift
+
+
+def usable(lm) -> bool:
+    """Whether `layers` can run `lm`'s blocks (the compiled kernels are loaded, the
+    architecture is plain, and every requantization has its float64 multipliers)."""
+    c = lm.cfg
+    if lm.xp.kernels is None or c.qkv_bias or c.qk_norm or c.head_size % 2:
+        return False
+    return all(layer[n][2] is not None for layer in lm.layers
+               for n in ("wqkv", "wo", "w_gate_up", "w_down"))
+
+
+@_jit_int
+def _rq(a, wm, rm, c1, k1, c2, k2, s2_pos):
+    """`requant_f64` of one accumulator (kernels._requant_rows), as an int64."""
+    t = np.floor((np.float64(a) * wm + c1) * k1) * rm
+    if s2_pos:
+        return np.int64(np.floor((t + c2) * k2))
+    return np.int64(t * k2)
+
+
+@_jit_int
+def _consts(s):
+    """(c, k, s > 0) of a rounding shift by s, as _requant_rows takes them."""
+    c = np.float64(1 << (s - 1)) if s > 0 else 0.0
+    return c, 2.0 ** -s, s > 0
+
+
+@_jit_int
+def _row_mult(m):
+    return np.float64(min(max(m, 0), 1 << 24))
+
+
+@_jit_int
+def _rotated_heads(acc, b, col, wm, rm, s1, s2, cos, sin, rope_s, bound, out):
+    """Heads out (H, hs) from columns col.. of acc row b: requantized, rotated and
+    clipped (kernels._rope_clip)."""
+    H, hs = out.shape
+    half = hs // 2
+    c1, k1, _ = _consts(s1)
+    c2, k2, pos2 = _consts(s2)
+    for h in range(H):
+        base = col + h * hs
+        for d in range(half):
+            a = _rq(acc[b, base + d], wm[base + d], rm, c1, k1, c2, k2, pos2)
+            c = _rq(acc[b, base + d + half], wm[base + d + half], rm, c1, k1, c2, k2, pos2)
+            lo = _rshift(a * cos[d] - c * sin[d], rope_s)
+            hi = _rshift(a * sin[d] + c * cos[d], rope_s)
+            out[h, d] = min(max(lo, -bound), bound)
+            out[h, d + half] = min(max(hi, -bound), bound)
+
+
+@_jit_int
+def _qkv_attend(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, keys, values,
+                slot, limit, valid, att_s, exp_table, G, v_frac, row_frac, oq, om):
+    """From the q|k|v product (B, N): queries and the new key rotated and clipped, the
+    value clipped, key and value written at ring `slot`, attention over the ring
+    (kernels._attend_step), and its output quantized per row into oq (B, A), om (B,).
+    Returns False, writing nothing, when a key or value exceeds `limit` (an int16 ring
+    must widen first; transformer._ring_write)."""
+    B = acc.shape[0]
+    Hkv, hs = keys.shape[1], keys.shape[3]
+    nq = Hkv * G * hs
+    q = np.empty((B, Hkv * G, hs), np.float64)
+    k = np.empty((B, Hkv, hs), np.float64)
+    v = np.empty((B, Hkv, hs), np.float64)
+    c1, k1, _ = _consts(s1)
+    c2, k2, pos2 = _consts(s2_v)
+    for b in range(B):
+        rm = _row_mult(rowm[b])
+        _rotated_heads(acc, b, 0, wm, rm, s1, s2_qk, cos, sin, rope_s, bound, q[b])
+        _rotated_heads(acc, b, nq, wm, rm, s1, s2_qk, cos, sin, rope_s, bound, k[b])
+        base = nq + Hkv * hs
+        for h in range(Hkv):
+            for d in range(hs):
+                j = base + h * hs + d
+                x = _rq(acc[b, j], wm[j], rm, c1, k1, c2, k2, pos2)
+                v[b, h, d] = min(max(x, -bound), bound)
+    for b in range(B):
+        for h in range(Hkv):
+            for d in range(hs):
+                if abs(k[b, h, d]) > limit or abs(v[b, h, d]) > limit:
+                    return False
+    for b in range(B):
+        for h in range(Hkv):
+            for d in range(hs):
+                keys[b, h, slot, d] = k[b, h, d]
+                values[b, h, slot, d] = v[b, h, d]
+    out = np.empty((B, Hkv, G, hs), np.int64)
+    K._attend_step(q.reshape(B, Hkv, G, hs), keys, values, valid, att_s, exp_table, out)
+    K._quant_rows(out.reshape(B, Hkv * G * hs), v_frac, row_frac, oq, om)
+    return True
+
+
+@_jit_int
+def _residual(h, acc, wm, rowm, s1, s2):
+    """h += acc requantized (the block's output at res_frac), in place."""
+    c1, k1, _ = _consts(s1)
+    c2, k2, pos2 = _consts(s2)
+    for b in range(h.shape[0]):
+        rm = _row_mult(rowm[b])
+        for j in range(h.shape[1]):
+            h[b, j] += _rq(acc[b, j], wm[j], rm, c1, k1, c2, k2, pos2)
+
+
+@_jit_int
+def _swiglu_quant(acc, rowm, wm, s1, s2, table, silu_s, silu_range, frac, row_frac,
+                  hq, hm):
+    """gate|up (B, 2 Hd) requantized, silu(gate) * up (kernels._silu_mul_rows), then
+    quantized per row into hq (B, Hd), hm (B,)."""
+    B, Hd = hq.shape
+    c1, k1, _ = _consts(s1)
+    c2, k2, pos2 = _consts(s2)
+    last = table.shape[0] - 1
+    hi = (2 * silu_range) << 8
+    prod = np.empty((B, Hd), np.int64)
+    for b in range(B):
+        rm = _row_mult(rowm[b])
+        for j in range(Hd):
+            g = _rq(acc[b, j], wm[j], rm, c1, k1, c2, k2, pos2)
+            u = _rq(acc[b, Hd + j], wm[Hd + j], rm, c1, k1, c2, k2, pos2)
+            idx = _rshift(g, silu_s) + (silu_range << 8)
+            if idx >= hi:
+                a = g
+            elif idx < 0:
+                a = 0
+            else:
+                a = table[min(idx, last)]
+            prod[b, j] = a * u
+    K._quant_rows(prod, frac, row_frac, hq, hm)
+
+
+def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`lm`'s blocks for one position `pos` of B streams: h (B, 1, C) at res_frac -> the
+    residual stream after the last block; writes the rings of `st` (not slot_pos/pos)."""
+    from .transformer import QK_CLIP, _narrow_ring
+
+    xp, fp, c = lm.xp, lm.fp, lm.cfg
+    B, C = h.shape[0], h.shape[2]
+    h = np.array(h.reshape(B, C), dtype=np.int64)
+    slot, G = pos % c.window, c.n_head // c.kv_heads
+    cos, sin = lm.rope_cos[pos], lm.rope_sin[pos]
+    s1 = fp.w_frac - 8
+
+    def s2(out_frac: int) -> int:
+        return fp.row_frac + 8 - out_frac
+
+    def norm(gain):
+        xq, m = K.rms_norm_quant(h, gain, fp.row_frac - fp.gain_frac)
+        return xq, m.reshape(B)
+
+    oq = np.empty((B, c.attn_width), np.float32)
+    hq = np.empty((B, c.n_hidden), np.float32)
+    om, hm = np.empty(B, np.int64), np.empty(B, np.int64)
+    for i, layer in enumerate(lm.layers):
+        xq, m = norm(layer["norm_attn"])
+        w, _, wm = layer["wqkv"]
+        acc = xp.matmul_raw(xq, w)
+        if st.keys[i].dtype == np.float64:  # a new ring, or one only chunks wrote
+            _narrow_ring(st, i)
+        for _ in range(2):
+            limit = 2**15 - 1 if st.keys[i].dtype == np.int16 else QK_CLIP
+            if _qkv_attend(acc, m, wm, s1, s2(fp.qk_frac), s2(fp.v_frac), cos, sin,
+                           fp.rope_frac, QK_CLIP, st.keys[i], st.values[i], slot, limit,
+                           valid, 2 * fp.qk_frac - fp.exp_step_bits, lm.exp_table, G,
+                           fp.v_frac, fp.row_frac, oq, om):
+                break
+            st.keys[i], st.values[i] = (a.astype(np.float32) for a in
+                                        (st.keys[i], st.values[i]))
+        w, _, wm = layer["wo"]
+        _residual(h, xp.matmul_raw(oq, w), wm, om, s1, s2(fp.res_frac))
+        xq, m = norm(layer["norm_mlp"])
+        w, _, wm = layer["w_gate_up"]
+        _swiglu_quant(xp.matmul_raw(xq, w), m, wm, s1, s2(fp.hidden_frac),
+                      lm.silu_table, fp.hidden_frac - 8, fp.silu_range,
+                      2 * fp.hidden_frac, fp.row_frac, hq, hm)
+        w, _, wm = layer["w_down"]
+        _residual(h, xp.matmul_raw(hq, w), wm, hm, s1, s2(fp.res_frac))
+    return h.reshape(B, 1, C)
