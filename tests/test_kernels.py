@@ -210,3 +210,27 @@ def test_steps_then_chunks_then_steps_give_the_same_tables(tiny_model):
         out.append(np.concatenate([lm.freqs(lm.forward(st, tokens[:, a:b]))
                                    for a, b in zip(cuts, cuts[1:])], 1))
     assert np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("ring", [np.int16, np.float32, np.float64])
+@pytest.mark.parametrize("q_l1", [32767, 32768, 2**20])
+def test_attention_step_equals_the_numpy_path(ring, q_l1):
+    """The fused attention step against softmax weights and products in numpy: rings of
+    every type, partly valid, W not a multiple of 4, queries whose sum of |q| is just
+    below, at and far above the int16 path's limit (2**15)."""
+    B, H, G, W, hs = 2, 2, 2, 11, 8
+    bound = 2**15 - 1 if ring == np.int16 else 2**20
+    keys, values = (_ints((B, H, W, hs), bound).astype(ring) for _ in range(2))
+    q = RNG.integers(0, 2, (B, H, G, hs)) * 2 - 1  # signs
+    q = q * (q_l1 // hs) + np.sign(q) * (np.arange(hs) < q_l1 % hs)  # sum |q| = q_l1
+    q[0, 0, 0] = 0  # and a row of zeros
+    valid = RNG.random(W) < 0.7
+    valid[3] = True
+    table, shift = _exp_table(), 13
+    got = kernels.attend_step(q.astype(np.float64), keys, values, valid, shift, table)
+    scores = np.einsum("bhgd,bhwd->bhgw", q, keys.astype(np.int64))
+    e = fixed.softmax_weights(PLAIN, scores, np.broadcast_to(valid, (G, W)), shift +
+                              FP.exp_step_bits, table, FP)
+    num = np.einsum("bhgw,bhwd->bhgd", e, values.astype(np.int64))
+    den = e.sum(-1, keepdims=True)
+    assert np.array_equal(got, (2 * num + den) // (2 * den))

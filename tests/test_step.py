@@ -80,7 +80,7 @@ def test_a_step_that_does_not_fit_the_int16_ring_writes_nothing():
     acc = np.full((B, 3 * hs), 2.0**20, np.float32)  # every q, k, v far beyond 2**15
     args = (acc, np.full(B, 1 << 20), np.full(3 * hs, 1.0), 20, 0, 0,
             np.full(hs // 2, 1 << 14), np.zeros(hs // 2, np.int64), 14, 2**20)
-    tail = (np.ones(W, np.bool_), 12, np.arange(64, dtype=np.int64)[::-1].copy(), 1, 10,
+    tail = (np.ones(W, np.bool_), 12, np.arange(64.0)[::-1].copy(), 1, 10,
             20, np.empty((B, hs), np.float32), np.empty(B, np.int64))
     assert not step._qkv_attend(*args, keys, values, 0, 2**15 - 1, *tail)
     assert not keys.any() and not values.any()

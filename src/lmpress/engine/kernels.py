@@ -260,11 +260,40 @@ if AVAILABLE:
                         out[b, h, i, d] = min(max(lo, -bound), bound)
                         out[b, h, i, d + half] = min(max(hi, -bound), bound)
 
-    @_jit
-    def _scores(qv, Kh, valid, sc):
-        """sc[w] = q . k_w for every ring slot; returns the largest over valid slots."""
+    _NEG = -(1 << 62)
+
+    @_jit_int
+    def _scores_i16(qv, Kh, valid, q16, sc):
+        """Scores q . k_w in int32 for an int16 ring when sum_d |q_d| < 2**15: then every
+        q_d fits int16 and |q . k_w| < 2**15 * 2**15 = 2**30, so the products and sums
+        are exact int32 (vector multiply-adds of int16 pairs). Returns (False, 0) when
+        q is too large (the caller takes `_scores_f64`), else (True, max over valid)."""
         W, hs = Kh.shape
-        top = np.int64(-(1 << 62))
+        l1 = 0.0
+        for d in range(hs):
+            l1 += abs(qv[d])
+        if l1 >= 32768.0:
+            return False, 0
+        for d in range(hs):
+            q16[d] = np.int16(qv[d])
+        for w in range(W):
+            acc = 0
+            for d in range(hs):
+                acc += np.int32(q16[d]) * np.int32(Kh[w, d])
+            sc[w] = acc
+        top = _NEG
+        for w in range(W):
+            x = np.int64(sc[w])
+            if valid[w] and x > top:
+                top = x
+        return True, top
+
+    @_jit
+    def _scores_f64(qv, Kh, valid, sc):
+        """sc[w] = q . k_w for every ring slot, float64 sums of integers below 2**53
+        (any ring type); returns the largest over valid slots."""
+        W, hs = Kh.shape
+        top = _NEG
         for w in range(W):
             acc = 0.0
             for d in range(hs):
@@ -276,43 +305,69 @@ if AVAILABLE:
         return top
 
     @_jit
-    def _weighted(e, Vh, num):
-        """num = sum_w e[w] * v_w."""
+    def _weighted(sc, valid, top, s, table, Vh, num, e):
+        """e_w = the exp table (float64) at rshift(top - sc_w, s) over valid slots, else
+        0; num = sum_w e_w v_w, four slots at a time; returns sum_w e_w. Integers below
+        2**53 (|v| <= 2**20, e <= 2**16, W slots), so exact in any order."""
         W, hs = Vh.shape
+        last = table.shape[0] - 1
         for d in range(hs):
             num[d] = 0.0
+        esum = 0.0
         for w in range(W):
+            x = 0.0
+            if valid[w]:
+                x = table[min(max(_rshift(top - sc[w], s), 0), last)]
+            e[w] = x
+            esum += x
+        W4 = W - W % 4
+        for w in range(0, W4, 4):
+            e0, e1, e2, e3 = e[w], e[w + 1], e[w + 2], e[w + 3]
+            for d in range(hs):
+                num[d] += (e0 * Vh[w, d] + e1 * Vh[w + 1, d]) + \
+                    (e2 * Vh[w + 2, d] + e3 * Vh[w + 3, d])
+        for w in range(W4, W):
             x = e[w]
-            if x != 0.0:
-                for d in range(hs):
-                    num[d] += x * Vh[w, d]
+            for d in range(hs):
+                num[d] += x * Vh[w, d]
+        return esum
 
     @_jit
-    def _attend_step(q, keys, values, valid, s, table, out):
+    def _attend_step(q, keys, values, valid, s, table, out, i16):
         """One decoding step of exact attention, fused: q (B, Hkv, G, hs) against the
         ring (B, Hkv, W, hs); out (B, Hkv, G, hs) = sum_w e_w v_w / sum_w e_w, rounded
-        half up, with e = exp(score - max) by table over the valid slots. The float64
-        sums are of integers below 2**53 (QK_CLIP), hence exact in any order."""
+        half up, with e = exp(score - max) by `table` (float64) over the valid slots.
+        `i16`: the ring is int16, so small queries take `_scores_i16`. The rounding
+        division is a float64 quotient corrected by its exact remainder (2 num + esum
+        < 2**53)."""
         B, H, G, hs = q.shape
         W = keys.shape[2]
-        last = table.shape[0] - 1
         sc = np.empty(W, np.int64)
-        e = np.empty(W, np.float64)
+        sc32 = np.empty(W, np.int32)
+        q16 = np.empty(hs, np.int16)
         num = np.empty(hs, np.float64)
+        e = np.empty(W, np.float64)
         for b in range(B):
             for h in range(H):
+                Kh, Vh = keys[b, h], values[b, h]
                 for g in range(G):
-                    top = _scores(q[b, h, g], keys[b, h], valid, sc)
-                    esum = 0
-                    for w in range(W):
-                        x = 0
-                        if valid[w]:
-                            x = table[min(max(_rshift(top - sc[w], s), 0), last)]
-                        esum += x
-                        e[w] = x
-                    _weighted(e, values[b, h], num)
+                    qv = q[b, h, g]
+                    fast, top = False, 0
+                    if i16:
+                        fast, top = _scores_i16(qv, Kh, valid, q16, sc32)
+                    if fast:
+                        esum = _weighted(sc32, valid, top, s, table, Vh, num, e)
+                    else:
+                        top = _scores_f64(qv, Kh, valid, sc)
+                        esum = _weighted(sc, valid, top, s, table, Vh, num, e)
+                    bf = 2.0 * esum
                     for d in range(hs):
-                        out[b, h, g, d] = _div_round(np.int64(num[d]), esum)
+                        a = 2.0 * num[d] + esum
+                        qf = math.floor(a / bf)
+                        r = a - qf * bf
+                        qf = qf - 1.0 if r < 0.0 else qf
+                        qf = qf + 1.0 if r >= bf else qf
+                        out[b, h, g, d] = np.int64(qf)
 
 
 if AVAILABLE:
@@ -458,5 +513,6 @@ def attend_step(q, keys, values, valid, shift: int, table):
     """q (B, Hkv, G, hs) float64, the ring (B, Hkv, W, hs) int16, float32 or float64
     (integers of at most 2**20, each type holding its ring's exactly), valid (W,) bool."""
     out = np.empty(q.shape, np.int64)
-    _attend_step(np.ascontiguousarray(q), keys, values, valid, shift, table, out)
+    _attend_step(np.ascontiguousarray(q), keys, values, valid, shift,
+                 np.asarray(table, np.float64), out, keys.dtype == np.int16)
     return out

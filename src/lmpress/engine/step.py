@@ -78,7 +78,8 @@ def _qkv_attend(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, keys, v
                 slot, limit, valid, att_s, exp_table, G, v_frac, row_frac, oq, om):
     """From the q|k|v product (B, N): queries and the new key rotated and clipped, the
     value clipped, key and value written at ring `slot`, attention over the ring
-    (kernels._attend_step), and its output quantized per row into oq (B, A), om (B,).
+    (kernels._attend_step; `exp_table` as float64), and its output quantized per row
+    into oq (B, A), om (B,).
     Returns False, writing nothing, when a key or value exceeds `limit` (an int16 ring
     must widen first; transformer._ring_write)."""
     B = acc.shape[0]
@@ -110,7 +111,8 @@ def _qkv_attend(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, keys, v
                 keys[b, h, slot, d] = k[b, h, d]
                 values[b, h, slot, d] = v[b, h, d]
     out = np.empty((B, Hkv, G, hs), np.int64)
-    K._attend_step(q.reshape(B, Hkv, G, hs), keys, values, valid, att_s, exp_table, out)
+    K._attend_step(q.reshape(B, Hkv, G, hs), keys, values, valid, att_s, exp_table, out,
+                   limit < 2**15)
     K._quant_rows(out.reshape(B, Hkv * G * hs), v_frac, row_frac, oq, om)
     return True
 
@@ -164,6 +166,7 @@ def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
     slot, G = pos % c.window, c.n_head // c.kv_heads
     cos, sin = lm.rope_cos[pos], lm.rope_sin[pos]
     s1 = fp.w_frac - 8
+    exp_f64 = lm.exp_table.astype(np.float64)  # the attention kernel's table type
 
     def s2(out_frac: int) -> int:
         return fp.row_frac + 8 - out_frac
@@ -185,7 +188,7 @@ def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
             limit = 2**15 - 1 if st.keys[i].dtype == np.int16 else QK_CLIP
             if _qkv_attend(acc, m, wm, s1, s2(fp.qk_frac), s2(fp.v_frac), cos, sin,
                            fp.rope_frac, QK_CLIP, st.keys[i], st.values[i], slot, limit,
-                           valid, 2 * fp.qk_frac - fp.exp_step_bits, lm.exp_table, G,
+                           valid, 2 * fp.qk_frac - fp.exp_step_bits, exp_f64, G,
                            fp.v_frac, fp.row_frac, oq, om):
                 break
             st.keys[i], st.values[i] = (a.astype(np.float32) for a in
