@@ -212,19 +212,19 @@ if AVAILABLE:
     def _silu_mul_rows(gate, up, table, s, silu_range, out):
         """The SwiGLU product of transformer._mlp: silu(gate) * up, silu by table."""
         n, C = gate.shape
-        last = table.shape[0] - 1
-        hi = (2 * silu_range) << 8
         for r in range(n):
             for j in range(C):
-                g = gate[r, j]
-                idx = _rshift(g, s) + (silu_range << 8)
-                if idx >= hi:
-                    a = g
-                elif idx < 0:
-                    a = 0
-                else:
-                    a = table[min(idx, last)]
-                out[r, j] = a * up[r, j]
+                out[r, j] = _silu(gate[r, j], table, s, silu_range) * up[r, j]
+
+    @_jit_int
+    def _silu(g, table, s, silu_range):
+        """silu(g) by table over -silu_range .. silu_range; 0 below, g above (fixed.swiglu)."""
+        idx = _rshift(g, s) + (silu_range << 8)
+        if idx >= (2 * silu_range) << 8:
+            return g
+        if idx < 0:
+            return 0
+        return table[min(idx, table.shape[0] - 1)]
 
     @_jit_int
     def _softmax_rows(scores, valid, s, table, out):

@@ -136,22 +136,13 @@ def _swiglu_quant(acc, rowm, wm, s1, s2, table, silu_s, silu_range, frac, row_fr
     B, Hd = hq.shape
     c1, k1, _ = _consts(s1)
     c2, k2, pos2 = _consts(s2)
-    last = table.shape[0] - 1
-    hi = (2 * silu_range) << 8
     prod = np.empty((B, Hd), np.int64)
     for b in range(B):
         rm = _row_mult(rowm[b])
         for j in range(Hd):
             g = _rq(acc[b, j], wm[j], rm, c1, k1, c2, k2, pos2)
             u = _rq(acc[b, Hd + j], wm[Hd + j], rm, c1, k1, c2, k2, pos2)
-            idx = _rshift(g, silu_s) + (silu_range << 8)
-            if idx >= hi:
-                a = g
-            elif idx < 0:
-                a = 0
-            else:
-                a = table[min(idx, last)]
-            prod[b, j] = a * u
+            prod[b, j] = K._silu(g, table, silu_s, silu_range) * u
     K._quant_rows(prod, frac, row_frac, hq, hm)
 
 
