@@ -2,12 +2,12 @@
 
 A decoder advances its streams one token at a time, so each step of `IntegerLM.trunk`
 is some thirty small numpy operations per layer. For a batch of 12-32 streams their
-Python overhead was a fifth of a level-6 decode, and it holds the GIL: with `-T 2` the
-two threads' shares of a batch could not overlap it. Here a layer is four matrix products
-(numpy's BLAS, which releases the GIL) and four fused kernels (nogil), which compute the
-same integers as the general path, element by element, with the same helpers
-(kernels.py): requantization, rotary, the ring write, attention, SwiGLU and the row
-quantizations. tests/test_step.py compares the two paths; the golden archives bind both.
+Python overhead was about 5.5 s of a 35 s level-6 decode of 100 KB, and it holds the GIL:
+with `-T 2` the two threads' shares of a batch could not overlap it. Here a layer is four
+matrix products (`NumpyBackend.matmul_raw`, which releases the GIL) and four fused kernels
+(nogil), which compute the same integers as the general path, element by element, with
+the same helpers (kernels.py): requantization, rotary, the ring write, attention, SwiGLU
+and the row quantizations. tests/test_step.py compares the two paths; the golden archives bind both.
 
 Used for one-position steps of models without QKV biases or per-head norms whose every
 product may be rescaled in float64 (`usable`); everything else takes the general path.
