@@ -119,6 +119,11 @@ class _Engine:
         rows = [slice(a, b) for a, b in zip(cuts, cuts[1:])]
         return _SplitState([self.lm.new_state(r.stop - r.start) for r in rows], rows)
 
+    @property
+    def kernels(self):
+        """The compiled kernels (engine/kernels.py) when the backend has loaded them."""
+        return getattr(self.lm.xp, "kernels", None)
+
     def prepare(self, n_bytes: int) -> None:
         """About `n_bytes` are about to be coded: the backend may load faster kernels."""
         self.lm.xp.prepare(n_bytes)

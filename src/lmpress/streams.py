@@ -309,8 +309,9 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
         f = engine.tables(st, cur)[live, 0]  # (live, V)
         if counts is not None:
             prev = grp.prev(n, live)
-            f = counts.mix_table(*prev, f)
-        cum = np.cumsum(f, -1)
+            f, cum = counts.mix_table(*prev, f, kernels=getattr(engine, "kernels", None))
+        else:
+            cum = np.cumsum(f, -1)
         cands = grp.candidates(n, live)
         c1, c2 = cands[0], cands[2]
         at = np.maximum(np.stack([c1, c2], 1), 0)  # (live, 2) candidate ids
