@@ -254,11 +254,17 @@ if AVAILABLE:
             for h in range(H):
                 for i in range(L):
                     for d in range(half):
-                        a, c = x[b, h, i, d], x[b, h, i, d + half]
-                        lo = _rshift(a * cos[i, d] - c * sin[i, d], s)
-                        hi = _rshift(a * sin[i, d] + c * cos[i, d], s)
-                        out[b, h, i, d] = min(max(lo, -bound), bound)
-                        out[b, h, i, d + half] = min(max(hi, -bound), bound)
+                        out[b, h, i, d], out[b, h, i, d + half] = _rotate_clip(
+                            x[b, h, i, d], x[b, h, i, d + half], cos[i, d], sin[i, d], s,
+                            bound)
+
+    @_jit_int
+    def _rotate_clip(a, c, cos, sin, s, bound):
+        """One rotary pair (a, c) turned by the integer (cos, sin) at frac s, each clipped
+        to +-bound."""
+        lo = _rshift(a * cos - c * sin, s)
+        hi = _rshift(a * sin + c * cos, s)
+        return min(max(lo, -bound), bound), min(max(hi, -bound), bound)
 
     _NEG = -(1 << 62)
 
@@ -337,9 +343,7 @@ if AVAILABLE:
         """One decoding step of exact attention, fused: q (B, Hkv, G, hs) against the
         ring (B, Hkv, W, hs); out (B, Hkv, G, hs) = sum_w e_w v_w / sum_w e_w, rounded
         half up, with e = exp(score - max) by `table` (float64) over the valid slots.
-        `i16`: the ring is int16, so small queries take `_scores_i16`. The rounding
-        division is a float64 quotient corrected by its exact remainder (2 num + esum
-        < 2**53)."""
+        `i16`: the ring is int16, so small queries take `_scores_i16`."""
         B, H, G, hs = q.shape
         W = keys.shape[2]
         sc = np.empty(W, np.int64)
@@ -360,17 +364,10 @@ if AVAILABLE:
                     else:
                         top = _scores_f64(qv, Kh, valid, sc)
                         esum = _weighted(sc, valid, top, s, table, Vh, num, e)
-                    bf = 2.0 * esum
+                    den = np.int64(esum)
                     for d in range(hs):
-                        a = 2.0 * num[d] + esum
-                        qf = math.floor(a / bf)
-                        r = a - qf * bf
-                        qf = qf - 1.0 if r < 0.0 else qf
-                        qf = qf + 1.0 if r >= bf else qf
-                        out[b, h, g, d] = np.int64(qf)
+                        out[b, h, g, d] = _div_round_fast(np.int64(num[d]), den)
 
-
-if AVAILABLE:
 
     @_jit
     def _matmul_rows(x, wt, out):
@@ -413,8 +410,6 @@ if AVAILABLE:
             acc += x[m, k] * wt[n, k]
         return acc
 
-
-if AVAILABLE:
 
     @_jit_int
     def _mix_cumsum(f, n, prev1, mult1, succ, cnt, mult2, out, cum):

@@ -20,7 +20,6 @@ import numpy as np
 from . import kernels as K
 
 _jit_int = K._jit_int
-_rshift = K._rshift
 
 
 def usable(lm) -> bool:
@@ -67,10 +66,7 @@ def _rotated_heads(acc, b, col, wm, rm, s1, s2, cos, sin, rope_s, bound, out):
         for d in range(half):
             a = _rq(acc[b, base + d], wm[base + d], rm, c1, k1, c2, k2, pos2)
             c = _rq(acc[b, base + d + half], wm[base + d + half], rm, c1, k1, c2, k2, pos2)
-            lo = _rshift(a * cos[d] - c * sin[d], rope_s)
-            hi = _rshift(a * sin[d] + c * cos[d], rope_s)
-            out[h, d] = min(max(lo, -bound), bound)
-            out[h, d + half] = min(max(hi, -bound), bound)
+            out[h, d], out[h, d + half] = K._rotate_clip(a, c, cos[d], sin[d], rope_s, bound)
 
 
 @_jit_int
@@ -149,7 +145,7 @@ def _swiglu_quant(acc, rowm, wm, s1, s2, table, silu_s, silu_range, frac, row_fr
 def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """`lm`'s blocks for one position `pos` of B streams: h (B, 1, C) at res_frac -> the
     residual stream after the last block; writes the rings of `st` (not slot_pos/pos)."""
-    from .transformer import QK_CLIP, _narrow_ring
+    from .transformer import QK_CLIP, _narrow_ring, _widen_ring
 
     xp, fp, c = lm.xp, lm.fp, lm.cfg
     B, C = h.shape[0], h.shape[2]
@@ -182,8 +178,7 @@ def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
                            valid, 2 * fp.qk_frac - fp.exp_step_bits, exp_f64, G,
                            fp.v_frac, fp.row_frac, oq, om):
                 break
-            st.keys[i], st.values[i] = (a.astype(np.float32) for a in
-                                        (st.keys[i], st.values[i]))
+            _widen_ring(st, i)
         w, _, wm = layer["wo"]
         _residual(h, xp.matmul_raw(oq, w), wm, om, s1, s2(fp.res_frac))
         xq, m = norm(layer["norm_mlp"])

@@ -51,11 +51,16 @@ def _narrow_ring(st: StreamState, i: int) -> None:
     st.keys[i], st.values[i] = st.keys[i].astype(narrow), st.values[i].astype(narrow)
 
 
+def _widen_ring(st: StreamState, i: int) -> None:
+    """Layer i's ring in float32 (exact for |x| <= QK_CLIP), for a value int16 cannot hold."""
+    st.keys[i], st.values[i] = (a.astype(np.float32) for a in (st.keys[i], st.values[i]))
+
+
 def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
     """Write keys and values (B, Hkv, l, hs) into layer i's ring at `slots`; an int16 ring
     first widens to float32 if one of them does not fit."""
     if st.keys[i].dtype == np.int16 and not _fits_int16(k, v):
-        st.keys[i], st.values[i] = (a.astype(np.float32) for a in (st.keys[i], st.values[i]))
+        _widen_ring(st, i)
     st.keys[i][:, :, slots] = k
     st.values[i][:, :, slots] = v
 
