@@ -5,9 +5,9 @@ few-row products (docs/ENGINE.md, docs/BENCHMARKS.md "Faster decoding steps").
 
 Decodes held-out text in the default model's general (unfused) path until the rings are
 full, captures the attention kernel's inputs at each layer, then times
-`kernels.attend_step` on them and, for the model's matrices, numpy's BLAS product against
-`kernels.matmul_rows` (where it exists: run with PYTHONPATH of an older checkout to time
-its kernels on the same inputs). Prints medians in ms / us per call.
+`kernels.attend_chunk` on them (one position: a decoding step) and, for the model's
+matrices, numpy's BLAS product against `kernels.matmul_rows` on the int8 weights the
+backend keeps. Prints medians in ms / us per call.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ def _median_time(fn, repeats: int = 7, inner: int = 20) -> float:
 
 
 def _captured_attention(streams: int):
-    """Inputs of `kernels.attend_step` at every layer of one step with full rings."""
+    """Inputs of `kernels.attend_chunk` at every layer of one step with full rings."""
     weights = load_model("lmpress-small-v3")
     lm = IntegerLM(weights, "numpy")
     lm.xp._load_kernels()
-    lm._step = False  # the general path calls kernels.attend_step from Python
+    lm._step = False  # the general path calls kernels.attend_chunk from Python
     ids = np.array(ByteTokenizer(weights.tokenizer_json).encode(TEXT.read_bytes()[:200_000]))
     n = weights.config.window + 8
     tokens = ids[:streams * n].reshape(streams, n)
@@ -51,12 +51,12 @@ def _captured_attention(streams: int):
     lm.forward(st, tokens[:, :weights.config.window])
     for i in range(weights.config.window, n - 1):
         lm.forward(st, tokens[:, i:i + 1])
-    seen, real = [], kernels.attend_step
-    kernels.attend_step = lambda *a: seen.append(a) or real(*a)
+    seen, real = [], kernels.attend_chunk
+    kernels.attend_chunk = lambda *a: seen.append(a) or real(*a)
     try:
         lm.forward(st, tokens[:, n - 1:n])
     finally:
-        kernels.attend_step = real
+        kernels.attend_chunk = real
     return lm, seen
 
 
@@ -65,8 +65,9 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=25)
     args = ap.parse_args()
     lm, calls = _captured_attention(args.streams)
-    t = statistics.median(_median_time(lambda a=a: kernels.attend_step(*a)) for a in calls)
-    q, keys = calls[0][0], calls[0][1]
+    # writing the step's key and value again is idempotent
+    t = statistics.median(_median_time(lambda a=a: kernels.attend_chunk(*a)) for a in calls)
+    q, keys = calls[0][0], calls[0][3]
     print(f"attention step, q {q.shape}, ring {keys.shape} {keys.dtype}: {t * 1e3:.3f} ms")
     rng = np.random.default_rng(0)
     layer = lm.layers[0]
@@ -77,17 +78,16 @@ def main() -> None:
             print(_products(rng, rows, name, w))
 
 
-def _products(rng, rows: int, name: str, w: np.ndarray) -> str:
-    """One line: BLAS and (if this checkout has it) the few-row kernel on (rows, K) @ w."""
+def _products(rng, rows: int, name: str, w) -> str:
+    """One line: BLAS and the few-row kernel on (rows, K) @ w (a backend `Int8Rows`)."""
     x = rng.integers(-127, 128, (rows, w.shape[0])).astype(np.float32)
+    full = w.full()
     line = f"product {rows} x {w.shape[0]} -> {w.shape[1]} ({name}): "
-    line += f"BLAS {_median_time(lambda: np.matmul(x, w)) * 1e6:.0f} us"
-    if hasattr(kernels, "matmul_rows"):
-        wt = np.ascontiguousarray(w.T)
-        assert np.array_equal(kernels.matmul_rows(x, wt), x @ w)
-        t = _median_time(lambda: kernels.matmul_rows(x, wt))
-        line += f", matmul_rows {t * 1e6:.0f} us"
-    return line
+    line += f"BLAS {_median_time(lambda: np.matmul(x, full)) * 1e6:.0f} us"
+    assert np.array_equal(kernels.matmul_rows(x, w.t), x @ full)
+    t = _median_time(lambda: kernels.matmul_rows(x, w.t))
+    return line + f", matmul_rows (int8) {t * 1e6:.0f} us"
+
 
 if __name__ == "__main__":
     main()

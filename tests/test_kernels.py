@@ -234,3 +234,42 @@ def test_attention_step_equals_the_numpy_path(ring, q_l1):
     num = np.einsum("bhgw,bhwd->bhgd", e, values.astype(np.int64))
     den = e.sum(-1, keepdims=True)
     assert np.array_equal(got, (2 * num + den) // (2 * den))
+
+
+@pytest.mark.parametrize("ring", [np.int16, np.float32])
+@pytest.mark.parametrize("start, L", [(0, 5), (3, 4), (30, 11), (25, 7)])
+def test_attention_chunk_equals_the_numpy_path(ring, start, L):
+    """A chunk's attention taken position by position, the ring written as it goes,
+    against the numpy path: scores over the ring as it was before the chunk (slots
+    within the window) and over the chunk itself (causal). Rings empty, partly filled,
+    full and wrapping; W not a multiple of 4; a chunk as long as the window."""
+    B, H, G, W, hs = 2, 2, 2, 11, 8
+    bound = 2**15 - 1 if ring == np.int16 else 2**20
+    keys, values = (_ints((B, H, W, hs), bound) for _ in range(2))
+    slot_pos = np.full(W, -1)
+    for p in range(max(0, start - W), start):
+        slot_pos[p % W] = p
+    q = _ints((B, H, G, L, hs), 2**11)
+    k, v = (_ints((B, H, L, hs), bound) for _ in range(2))
+    pos = start + np.arange(L)
+    dist = pos[:, None] - slot_pos[None, :]
+    ring_ok = (dist >= 0) & (dist < W) & (slot_pos >= 0)
+    scores = np.concatenate([np.einsum("bhgld,bhwd->bhglw", q, keys),
+                             np.einsum("bhgld,bhjd->bhglj", q, k)], -1)
+    mask = np.concatenate([ring_ok, pos[None, :] <= pos[:, None]], 1)
+    table, shift = _exp_table(), 13
+    e = fixed.softmax_weights(PLAIN, scores, mask, shift + FP.exp_step_bits, table, FP)
+    num = np.einsum("bhglw,bhwd->bhgld", e[..., :W], values) + \
+        np.einsum("bhglj,bhjd->bhgld", e[..., W:], v)
+    den = e.sum(-1, keepdims=True)
+    valid, seen = np.empty((L, W), bool), slot_pos.copy()  # after writing each position
+    for li, p in enumerate(pos):
+        seen[p % W] = p
+        valid[li] = (seen >= 0) & (p - seen < W)
+    ring_k, ring_v = keys.astype(ring), values.astype(ring)
+    got = kernels.attend_chunk(q.astype(np.float64), k.astype(np.float64),
+                               v.astype(np.float64), ring_k, ring_v, valid, pos % W, shift,
+                               table)
+    assert np.array_equal(got, (2 * num + den) // (2 * den))
+    keys[:, :, pos % W], values[:, :, pos % W] = k, v  # the ring holds the chunk now
+    assert np.array_equal(ring_k, keys) and np.array_equal(ring_v, values)

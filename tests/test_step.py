@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lmpress.engine import kernels, step
-from lmpress.engine.backends import NumpyBackend
+from lmpress.engine.backends import Int8Rows, NumpyBackend
 from lmpress.engine.transformer import IntegerLM
 from lmpress.model.config import ModelConfig
 from lmpress.model.quantize import quantize_model, seeded_float_weights
@@ -96,20 +96,32 @@ def test_few_row_products_are_exact(rows, cols):
     column counts that leave remainders of its 4 x 2 blocks."""
     K = 1040  # K * 127**2 just below 2**24: the largest float32 product
     x = RNG.integers(-127, 128, (rows, K)).astype(np.float32)
-    wt = RNG.integers(-127, 128, (cols, K)).astype(np.float32)
+    wt = RNG.integers(-127, 128, (cols, K)).astype(np.int8)
     x[0], wt[0] = 127, -127
     expect = x.astype(np.float64) @ wt.T.astype(np.float64)
     assert np.array_equal(kernels.matmul_rows(x, wt), expect)
+    assert np.array_equal(kernels.matmul_rows(x, wt.astype(np.float32)), expect)
 
 
 def test_the_backend_takes_the_kernel_for_few_rows_only(monkeypatch):
     xp = NumpyBackend(compiled=True)
-    w = xp.matrix(RNG.integers(-127, 128, (64, 40)), 64 * 127**2)
-    assert w.dtype == np.float32 and w.T.flags.c_contiguous
+    ints = RNG.integers(-127, 128, (64, 40))
+    w = xp.matrix(ints, 64 * 127**2)
+    assert isinstance(w, Int8Rows) and w.t.dtype == np.int8 and w.t.flags.c_contiguous
     calls = []
     real = kernels.matmul_rows
     monkeypatch.setattr(kernels, "matmul_rows", lambda x, wt: calls.append(1) or real(x, wt))
     for rows in (5, kernels.FEW_ROWS, kernels.FEW_ROWS + 1, 300):
         x = RNG.integers(-127, 128, (rows, 64))
-        assert np.array_equal(xp.matmul(x, w), x @ w.astype(np.int64))
+        assert np.array_equal(xp.matmul(x, w), x @ ints)
     assert len(calls) == 2
+
+
+def test_wide_products_stay_float64():
+    """A matrix whose sums could pass 2**24 is kept in float64 (exact to 2**53)."""
+    xp = NumpyBackend(compiled=True)
+    ints = RNG.integers(-127, 128, (2000, 3))
+    w = xp.matrix(ints, 2000 * 127**2)
+    assert w.dtype == np.float64
+    x = np.full((2, 2000), 127)
+    assert np.array_equal(xp.matmul(x, w), x @ ints)

@@ -21,6 +21,27 @@ FP64_EXACT = 2**53
 KERNELS_MIN_BYTES = 32 * 1024  # below this, loading numba (about 1 s) costs more than it saves
 
 
+class Int8Rows:
+    """A weight matrix (in, out) of int8 values whose products are exact in float32,
+    kept as its int8 transpose `t` (out, in): a quarter of float32's bytes. A decoding
+    step reads every weight once for its few rows, so the few-row kernel
+    (kernels.matmul_rows) is bound by how many bytes it reads. Products of many rows
+    take BLAS on a float32 copy (`full`), made on first use and kept."""
+
+    dtype = np.dtype(np.float32)  # the carrier of its products
+
+    def __init__(self, w: np.ndarray):
+        self.shape = w.shape
+        self.t = np.ascontiguousarray(w.T)
+        self._full = None
+
+    def full(self) -> np.ndarray:
+        """The matrix (in, out) as float32 (column-major, as BLAS takes it at no cost)."""
+        if self._full is None:
+            self._full = self.t.T.astype(np.float32, order="F")
+        return self._full
+
+
 class NumpyBackend:
     """numpy arrays; the hot element-wise steps run as compiled kernels (kernels.py) when
     numba is installed, else as plain numpy -- the same integers either way.
@@ -64,26 +85,30 @@ class NumpyBackend:
         than int64); arithmetic with int64 arrays promotes, so values are unchanged."""
         return np.asarray(a)
 
-    def matrix(self, w: np.ndarray, exact_bound: int) -> np.ndarray:
-        """Prepare an integer matrix (in, out) for `matmul`; float32 when exact. Stored
-        column-major: its transpose (out, in) is C-contiguous for the few-row kernel
-        (`matmul_raw`); BLAS takes either order at the same speed."""
-        return np.asfortranarray(w.astype(np.float32 if exact_bound < FP32_EXACT
-                                          else np.float64))
+    def matrix(self, w: np.ndarray, exact_bound: int):
+        """Prepare an integer matrix (in, out) for `matmul`: an `Int8Rows` when its
+        products are exact in float32 and its values are int8, else float64."""
+        if exact_bound < FP32_EXACT:
+            q = np.asarray(w).astype(np.int8)
+            if np.array_equal(q, w):
+                return Int8Rows(q)
+            return np.asfortranarray(w, dtype=np.float32)
+        return np.asarray(w, dtype=np.float64)
 
-    def matmul(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def matmul(self, x: np.ndarray, w) -> np.ndarray:
         """Exact integer product of int64 `x` and a matrix from `matrix` (or float64)."""
         return self.matmul_raw(x, w).astype(np.int64)
 
-    def matmul_raw(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """The exact product of `matmul`, left in `w`'s float dtype (integer-valued)."""
-        x = x.astype(w.dtype, copy=False)
+    def matmul_raw(self, x: np.ndarray, w) -> np.ndarray:
+        """The exact product of `matmul`, left in its float carrier (integer-valued)."""
         # one 2-D product: a stacked (B, L, K) operand would be B small products
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = x.reshape(-1, x.shape[-1]).astype(w.dtype, copy=False)
         k = self.kernels
-        if (k is not None and x2.shape[0] <= k.FEW_ROWS and w.dtype == np.float32
-                and w.T.flags.c_contiguous):  # a decoding step's few rows
-            out = k.matmul_rows(np.ascontiguousarray(x2), w.T)
+        if isinstance(w, Int8Rows):
+            if k is not None and x2.shape[0] <= k.FEW_ROWS:  # a decoding step's few rows
+                out = k.matmul_rows(np.ascontiguousarray(x2), w.t)
+            else:
+                out = np.matmul(x2, w.full())
         else:
             out = np.matmul(x2, w)
         return out.reshape(*x.shape[:-1], w.shape[1])

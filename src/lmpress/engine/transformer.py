@@ -56,11 +56,16 @@ def _widen_ring(st: StreamState, i: int) -> None:
     st.keys[i], st.values[i] = (a.astype(np.float32) for a in (st.keys[i], st.values[i]))
 
 
-def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
-    """Write keys and values (B, Hkv, l, hs) into layer i's ring at `slots`; an int16 ring
-    first widens to float32 if one of them does not fit."""
+def _ring_fit(st: StreamState, i: int, k, v) -> None:
+    """Layer i's ring made ready for keys and values (B, Hkv, l, hs): an int16 ring widens
+    to float32 if one of them does not fit."""
     if st.keys[i].dtype == np.int16 and not _fits_int16(k, v):
         _widen_ring(st, i)
+
+
+def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
+    """Write keys and values (B, Hkv, l, hs) into layer i's ring at `slots` (`_ring_fit`)."""
+    _ring_fit(st, i, k, v)
     st.keys[i][:, :, slots] = k
     st.values[i][:, :, slots] = v
 
@@ -241,13 +246,15 @@ class IntegerLM:
         q = q.reshape(B, c.kv_heads, c.n_head // c.kv_heads, L, c.head_size)
         slots = pos % W
         ring_ok, chunk_ok = masks
-        if chunk_ok is None and kernels is not None:  # one step, fused (kernels.py)
-            if st.keys[i].dtype == np.float64:  # a new ring, or one only chunks wrote
+        if kernels is not None:  # position by position, as a decoder steps (kernels.py)
+            if st.keys[i].dtype == np.float64:  # a new ring
                 _narrow_ring(st, i)
-            _ring_write(st, i, slots, k, v)
-            valid = np.ones(W, np.bool_) if ring_ok is None else ring_ok[0]
-            out = kernels.attend_step(q[..., 0, :], st.keys[i], st.values[i], valid,
-                                      2 * fp.qk_frac - fp.exp_step_bits, self.exp_table)
+            _ring_fit(st, i, k, v)
+            valid = np.ones((L, W), np.bool_) if ring_ok is None else ring_ok.copy()
+            if chunk_ok is not None:  # a chunk's own slots, once written, are seen causally
+                valid[:, slots] |= chunk_ok
+            out = kernels.attend_chunk(q, k, v, st.keys[i], st.values[i], valid, slots,
+                                       2 * fp.qk_frac - fp.exp_step_bits, self.exp_table)
             return self._attention_out(layer, out, B, L)
         if chunk_ok is None:  # one step: write the ring, then attend over it
             st.keys[i][:, :, slots] = k
