@@ -227,7 +227,10 @@ def test_attention_step_equals_the_numpy_path(ring, q_l1):
     valid = RNG.random(W) < 0.7
     valid[3] = True
     table, shift = _exp_table(), 13
-    got = kernels.attend_step(q.astype(np.float64), keys, values, valid, shift, table)
+    # one position (L = 1) whose key and value are those already at slot 3
+    k, v = (a[:, :, None, 3].astype(np.float64) for a in (keys, values))  # (B, 1, H, hs)
+    got = kernels.attend_chunk(q[:, None].astype(np.float64), k, v, keys, values,
+                               valid[None], [3], shift, table)[:, 0]
     scores = np.einsum("bhgd,bhwd->bhgw", q, keys.astype(np.int64))
     e = fixed.softmax_weights(PLAIN, scores, np.broadcast_to(valid, (G, W)), shift +
                               FP.exp_step_bits, table, FP)
@@ -267,9 +270,10 @@ def test_attention_chunk_equals_the_numpy_path(ring, start, L):
         seen[p % W] = p
         valid[li] = (seen >= 0) & (p - seen < W)
     ring_k, ring_v = keys.astype(ring), values.astype(ring)
-    got = kernels.attend_chunk(q.astype(np.float64), k.astype(np.float64),
-                               v.astype(np.float64), ring_k, ring_v, valid, pos % W, shift,
-                               table)
-    assert np.array_equal(got, (2 * num + den) // (2 * den))
+    got = kernels.attend_chunk(q.transpose(0, 3, 1, 2, 4).astype(np.float64),
+                               k.transpose(0, 2, 1, 3).astype(np.float64),
+                               v.transpose(0, 2, 1, 3).astype(np.float64), ring_k, ring_v,
+                               valid, pos % W, shift, table)  # (B, L, H, G, hs)
+    assert np.array_equal(got.transpose(0, 2, 3, 1, 4), (2 * num + den) // (2 * den))
     keys[:, :, pos % W], values[:, :, pos % W] = k, v  # the ring holds the chunk now
     assert np.array_equal(ring_k, keys) and np.array_equal(ring_v, values)

@@ -1,6 +1,6 @@
-"""The fused decoding step (engine/step.py) gives exactly the tables of the general path:
-plain and grouped-query models, past the ring's wrap, after chunks, and when a key or
-value outgrows the int16 ring."""
+"""The fused blocks (engine/step.py), for decoding steps and chunks, give exactly the
+tables of the general path: plain and grouped-query models, past the ring's wrap, and
+when a key or value outgrows the int16 ring."""
 
 import dataclasses
 
@@ -51,12 +51,16 @@ def test_fused_steps_equal_the_general_path(tiny_model, variant):
     weights = {"tiny": tiny_model, "gqa": _gqa(tiny_model),
                "loud": _loud_values(tiny_model)}[variant]
     tokens = RNG.integers(0, weights.config.vocab_size, (3, 45))
-    # steps from the start, a chunk in between (it rewrites the ring in float64), steps
-    # past the ring's wrap
-    cuts = [0, 1, 2, 3, 4, 5, 6, 7, 8, 15] + list(range(16, 46))
+    # steps from the start, chunks in between (one as long as the window), steps past
+    # the ring's wrap
+    cuts = [0, 1, 2, 3, 4, 5, 6, 7, 8, 15] + list(range(16, 31)) + list(range(38, 46))
     fused, st = _tables(weights, True, tokens, cuts)
     general, st_general = _tables(weights, False, tokens, cuts)
     assert np.array_equal(fused, general)
+    lm = IntegerLM(weights, NumpyBackend(compiled=False))  # no compiled kernel at all
+    plain = lm.new_state(3)
+    assert np.array_equal(fused, np.concatenate(
+        [lm.freqs(lm.forward(plain, tokens[:, a:b])) for a, b in zip(cuts, cuts[1:])], 1))
     for a, b in zip(st.keys + st.values, st_general.keys + st_general.values):
         assert a.dtype == b.dtype and np.array_equal(a, b)
     if variant == "loud":
@@ -79,13 +83,14 @@ def test_a_step_that_does_not_fit_the_int16_ring_writes_nothing():
     values = keys.copy()
     acc = np.full((B, 3 * hs), 2.0**20, np.float32)  # every q, k, v far beyond 2**15
     args = (acc, np.full(B, 1 << 20), np.full(3 * hs, 1.0), 20, 0, 0,
-            np.full(hs // 2, 1 << 14), np.zeros(hs // 2, np.int64), 14, 2**20)
-    tail = (np.ones(W, np.bool_), 12, np.arange(64.0)[::-1].copy(), 1, 10,
+            np.full((1, hs // 2), 1 << 14), np.zeros((1, hs // 2), np.int64), 14, 2**20)
+    tail = (np.ones((1, W), np.bool_), 12, np.arange(64.0)[::-1].copy(), 1, 10,
             20, np.empty((B, hs), np.float32), np.empty(B, np.int64))
-    assert not step._qkv_attend(*args, keys, values, 0, 2**15 - 1, *tail)
+    slots = np.array([0])
+    assert not step._qkv_attend(*args, keys, values, slots, 2**15 - 1, *tail)
     assert not keys.any() and not values.any()
     wide_k, wide_v = keys.astype(np.float32), values.astype(np.float32)
-    assert step._qkv_attend(*args, wide_k, wide_v, 0, 2**20, *tail)
+    assert step._qkv_attend(*args, wide_k, wide_v, slots, 2**20, *tail)
     assert (wide_v[:, :, 0] == 2**20).all() and not wide_v[:, :, 1:].any()
 
 

@@ -357,27 +357,13 @@ if AVAILABLE:
             out[d] = _div_round_fast(np.int64(num[d]), den)
 
     @_jit
-    def _attend_step(q, keys, values, valid, s, table, out, i16):
-        """One decoding step of exact attention, fused: q (B, Hkv, G, hs) against the
-        ring (B, Hkv, W, hs) -> out (B, Hkv, G, hs) (`_attend_one` per query)."""
-        B, H, G, hs = q.shape
-        W = keys.shape[2]
-        sc, sc32 = np.empty(W, np.int64), np.empty(W, np.int32)
-        q16, num, e = np.empty(hs, np.int16), np.empty(hs, np.float64), np.empty(W, np.float64)
-        for b in range(B):
-            for h in range(H):
-                for g in range(G):
-                    _attend_one(q[b, h, g], keys[b, h], values[b, h], valid, s, table, i16,
-                                sc, sc32, q16, num, e, out[b, h, g])
-
-    @_jit
     def _attend_chunk(q, k, v, keys, values, valid, slots, s, table, out, i16):
-        """A chunk of L consecutive positions, position by position as the decoder's
-        steps take them: write the key and value (B, Hkv, L, hs) of position l into its
-        ring slot slots[l], then attend (`_attend_one`) with its queries q (B, Hkv, G, L,
-        hs) over the ring's valid slots valid[l] -> out (B, Hkv, G, L, hs). Each head's
-        ring stays in cache for the whole chunk."""
-        B, H, G, L, hs = q.shape
+        """Exact attention for L consecutive positions (L = 1: a decoding step), position
+        by position as a decoder steps: write the key and value (B, L, Hkv, hs) of
+        position l into its ring slot slots[l] of the ring (B, Hkv, W, hs), then attend
+        (`_attend_one`) with its queries q (B, L, Hkv, G, hs) over the slots valid[l]
+        -> out (B, L, Hkv, G, hs). Each head's ring stays in cache for the whole chunk."""
+        B, L, H, G, hs = q.shape
         W = keys.shape[2]
         sc, sc32 = np.empty(W, np.int64), np.empty(W, np.int32)
         q16, num, e = np.empty(hs, np.int16), np.empty(hs, np.float64), np.empty(W, np.float64)
@@ -386,11 +372,11 @@ if AVAILABLE:
                 Kh, Vh = keys[b, h], values[b, h]
                 for li in range(L):
                     for d in range(hs):
-                        Kh[slots[li], d] = k[b, h, li, d]
-                        Vh[slots[li], d] = v[b, h, li, d]
+                        Kh[slots[li], d] = k[b, li, h, d]
+                        Vh[slots[li], d] = v[b, li, h, d]
                     for g in range(G):
-                        _attend_one(q[b, h, g, li], Kh, Vh, valid[li], s, table, i16, sc,
-                                    sc32, q16, num, e, out[b, h, g, li])
+                        _attend_one(q[b, li, h, g], Kh, Vh, valid[li], s, table, i16, sc,
+                                    sc32, q16, num, e, out[b, li, h, g])
 
     @_jit
     def _matmul_rows(x, wt, out):
@@ -569,19 +555,12 @@ def softmax_weights(scores, valid, shift: int, table):
     return out
 
 
-def attend_step(q, keys, values, valid, shift: int, table):
-    """q (B, Hkv, G, hs) float64, the ring (B, Hkv, W, hs) int16, float32 or float64
-    (integers of at most 2**20, each type holding its ring's exactly), valid (W,) bool."""
-    out = np.empty(q.shape, np.int64)
-    _attend_step(np.ascontiguousarray(q), keys, values, valid, shift,
-                 np.asarray(table, np.float64), out, keys.dtype == np.int16)
-    return out
-
-
 def attend_chunk(q, k, v, keys, values, valid, slots, shift: int, table):
-    """q (B, Hkv, G, L, hs), k and v (B, Hkv, L, hs) float64 of one chunk; the ring as in
-    `attend_step`, which each position's key and value are written into (in place);
-    valid (L, W) bool: the slots each position sees once its own is written; slots (L,)."""
+    """q (B, L, Hkv, G, hs), k and v (B, L, Hkv, hs) float64 of L consecutive positions;
+    the ring (B, Hkv, W, hs) int16, float32 or float64 (integers of at most 2**20, each
+    type holding its ring's exactly), which each position's key and value are written
+    into (in place); valid (L, W) bool: the slots each position sees once its own is
+    written; slots (L,). Returns (B, L, Hkv, G, hs) int64 (`_attend_chunk`)."""
     out = np.empty(q.shape, np.int64)
     _attend_chunk(np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v),
                   keys, values, np.ascontiguousarray(valid), np.asarray(slots, np.int64),

@@ -1,16 +1,20 @@
-"""One decoding step of the integer transformer's blocks in a few compiled calls.
+"""The integer transformer's blocks in a few compiled calls per layer, for decoding steps
+and the encoder's chunks alike (the numpy backend with its compiled kernels).
 
 A decoder advances its streams one token at a time, so each step of `IntegerLM.trunk`
-is some thirty small numpy operations per layer. For a batch of 12-32 streams their
+was some thirty small numpy operations per layer. For a batch of 12-32 streams their
 Python overhead was about 5.5 s of a 35 s level-6 decode of 100 KB, and it holds the GIL:
 with `-T 2` the two threads' shares of a batch could not overlap it. Here a layer is four
 matrix products (`NumpyBackend.matmul_raw`, which releases the GIL) and four fused kernels
 (nogil), which compute the same integers as the general path, element by element, with
 the same helpers (kernels.py): requantization, rotary, the ring write, attention, SwiGLU
-and the row quantizations. tests/test_step.py compares the two paths; the golden archives bind both.
+and the row quantizations. A chunk of L positions is the same with B * L rows; its
+attention goes position by position (kernels._attend_chunk), as the decoder's steps do,
+and its residual stream is updated in place instead of through int64 temporaries.
+tests/test_step.py compares this path with the general one; the golden archives bind both.
 
-Used for one-position steps of models without QKV biases or per-head norms whose every
-product may be rescaled in float64 (`usable`); everything else takes the general path.
+Used for models without QKV biases or per-head norms whose every product may be rescaled
+in float64 (`usable`); everything else takes the general path.
 """
 
 from __future__ import annotations
@@ -54,9 +58,9 @@ def _row_mult(m):
 
 
 @_jit_int
-def _rotated_heads(acc, b, col, wm, rm, s1, s2, cos, sin, rope_s, bound, out):
-    """Heads out (H, hs) from columns col.. of acc row b: requantized, rotated and
-    clipped (kernels._rope_clip)."""
+def _rotated_heads(acc, r, col, wm, rm, s1, s2, cos, sin, rope_s, bound, out):
+    """Heads out (H, hs) from columns col.. of acc row r: requantized, rotated by the
+    row's (cos, sin) and clipped (kernels._rope_clip)."""
     H, hs = out.shape
     half = hs // 2
     c1, k1, _ = _consts(s1)
@@ -64,52 +68,64 @@ def _rotated_heads(acc, b, col, wm, rm, s1, s2, cos, sin, rope_s, bound, out):
     for h in range(H):
         base = col + h * hs
         for d in range(half):
-            a = _rq(acc[b, base + d], wm[base + d], rm, c1, k1, c2, k2, pos2)
-            c = _rq(acc[b, base + d + half], wm[base + d + half], rm, c1, k1, c2, k2, pos2)
+            a = _rq(acc[r, base + d], wm[base + d], rm, c1, k1, c2, k2, pos2)
+            c = _rq(acc[r, base + d + half], wm[base + d + half], rm, c1, k1, c2, k2, pos2)
             out[h, d], out[h, d + half] = K._rotate_clip(a, c, cos[d], sin[d], rope_s, bound)
 
 
 @_jit_int
-def _qkv_attend(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, keys, values,
-                slot, limit, valid, att_s, exp_table, G, v_frac, row_frac, oq, om):
-    """From the q|k|v product (B, N): queries and the new key rotated and clipped, the
-    value clipped, key and value written at ring `slot`, attention over the ring
-    (kernels._attend_step; `exp_table` as float64), and its output quantized per row
-    into oq (B, A), om (B,).
-    Returns False, writing nothing, when a key or value exceeds `limit` (an int16 ring
-    must widen first; transformer._ring_write)."""
-    B = acc.shape[0]
-    Hkv, hs = keys.shape[1], keys.shape[3]
-    nq = Hkv * G * hs
-    q = np.empty((B, Hkv * G, hs), np.float64)
-    k = np.empty((B, Hkv, hs), np.float64)
-    v = np.empty((B, Hkv, hs), np.float64)
+def _qkv(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, q, k, v):
+    """The q|k|v product's rows (B * L, N), row b * L + l for stream b at position l, into
+    q (B, L, H, hs) and k, v (B, L, Hkv, hs): requantized, q and k rotated at their
+    position (cos, sin (L, hs / 2)), all clipped to +-bound."""
+    B, L, Hkv, hs = k.shape
+    nq = q.shape[2] * hs
     c1, k1, _ = _consts(s1)
     c2, k2, pos2 = _consts(s2_v)
     for b in range(B):
-        rm = _row_mult(rowm[b])
-        _rotated_heads(acc, b, 0, wm, rm, s1, s2_qk, cos, sin, rope_s, bound, q[b])
-        _rotated_heads(acc, b, nq, wm, rm, s1, s2_qk, cos, sin, rope_s, bound, k[b])
-        base = nq + Hkv * hs
-        for h in range(Hkv):
-            for d in range(hs):
-                j = base + h * hs + d
-                x = _rq(acc[b, j], wm[j], rm, c1, k1, c2, k2, pos2)
-                v[b, h, d] = min(max(x, -bound), bound)
-    for b in range(B):
-        for h in range(Hkv):
-            for d in range(hs):
-                if abs(k[b, h, d]) > limit or abs(v[b, h, d]) > limit:
-                    return False
-    for b in range(B):
-        for h in range(Hkv):
-            for d in range(hs):
-                keys[b, h, slot, d] = k[b, h, d]
-                values[b, h, slot, d] = v[b, h, d]
-    out = np.empty((B, Hkv, G, hs), np.int64)
-    K._attend_step(q.reshape(B, Hkv, G, hs), keys, values, valid, att_s, exp_table, out,
-                   limit < 2**15)
-    K._quant_rows(out.reshape(B, Hkv * G * hs), v_frac, row_frac, oq, om)
+        for li in range(L):
+            r = b * L + li
+            rm = _row_mult(rowm[r])
+            _rotated_heads(acc, r, 0, wm, rm, s1, s2_qk, cos[li], sin[li], rope_s, bound,
+                           q[b, li])
+            _rotated_heads(acc, r, nq, wm, rm, s1, s2_qk, cos[li], sin[li], rope_s, bound,
+                           k[b, li])
+            base = nq + Hkv * hs
+            for h in range(Hkv):
+                for d in range(hs):
+                    j = base + h * hs + d
+                    x = _rq(acc[r, j], wm[j], rm, c1, k1, c2, k2, pos2)
+                    v[b, li, h, d] = min(max(x, -bound), bound)
+
+
+@_jit_int
+def _qkv_attend(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, keys, values,
+                slots, limit, valid, att_s, exp_table, G, v_frac, row_frac, oq, om):
+    """From the q|k|v product of L positions of B streams (rows b * L + l): queries and
+    keys rotated and clipped, values clipped (`_qkv`), then attention position by
+    position, each key and value written at its ring slot first (kernels._attend_chunk;
+    valid (L, W), `exp_table` as float64), and its output quantized per row into oq
+    (B * L, A), om (B * L,).
+    Returns False, writing nothing, when a key or value exceeds `limit` (an int16 ring
+    must widen first; transformer._ring_fit)."""
+    L = slots.shape[0]
+    B = acc.shape[0] // L
+    Hkv, hs = keys.shape[1], keys.shape[3]
+    q = np.empty((B, L, Hkv * G, hs), np.float64)
+    k = np.empty((B, L, Hkv, hs), np.float64)
+    v = np.empty((B, L, Hkv, hs), np.float64)
+    _qkv(acc, rowm, wm, s1, s2_qk, s2_v, cos, sin, rope_s, bound, q, k, v)
+    for x in (k, v):
+        for b in range(B):
+            for li in range(L):
+                for h in range(Hkv):
+                    for d in range(hs):
+                        if abs(x[b, li, h, d]) > limit:
+                            return False
+    out = np.empty((B, L, Hkv, G, hs), np.int64)
+    K._attend_chunk(q.reshape(B, L, Hkv, G, hs), k, v, keys, values, valid, slots, att_s,
+                    exp_table, out, limit < 2**15)
+    K._quant_rows(out.reshape(B * L, Hkv * G * hs), v_frac, row_frac, oq, om)
     return True
 
 
@@ -142,15 +158,18 @@ def _swiglu_quant(acc, rowm, wm, s1, s2, table, silu_s, silu_range, frac, row_fr
     K._quant_rows(prod, frac, row_frac, hq, hm)
 
 
-def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """`lm`'s blocks for one position `pos` of B streams: h (B, 1, C) at res_frac -> the
-    residual stream after the last block; writes the rings of `st` (not slot_pos/pos)."""
+def layers(lm, st, pos: np.ndarray, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`lm`'s blocks for L consecutive positions `pos` (L,) of B streams: h (B, L, C) at
+    res_frac -> the residual stream after the last block; valid (L, W): the ring slots
+    each position sees once its own is written (transformer._visible). Writes the rings
+    of `st` (not slot_pos/pos)."""
     from .transformer import QK_CLIP, _narrow_ring, _widen_ring
 
     xp, fp, c = lm.xp, lm.fp, lm.cfg
-    B, C = h.shape[0], h.shape[2]
-    h = np.array(h.reshape(B, C), dtype=np.int64)
-    slot, G = pos % c.window, c.n_head // c.kv_heads
+    B, L, C = h.shape
+    R = B * L  # rows b * L + l
+    h = np.array(h.reshape(R, C), dtype=np.int64)
+    slots, G = pos % c.window, c.n_head // c.kv_heads
     cos, sin = lm.rope_cos[pos], lm.rope_sin[pos]
     s1 = fp.w_frac - 8
     exp_f64 = lm.exp_table.astype(np.float64)  # the attention kernel's table type
@@ -160,21 +179,21 @@ def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
     def norm(gain):
         xq, m = K.rms_norm_quant(h, gain, fp.row_frac - fp.gain_frac)
-        return xq, m.reshape(B)
+        return xq, m.reshape(R)
 
-    oq = np.empty((B, c.attn_width), np.float32)
-    hq = np.empty((B, c.n_hidden), np.float32)
-    om, hm = np.empty(B, np.int64), np.empty(B, np.int64)
+    oq = np.empty((R, c.attn_width), np.float32)
+    hq = np.empty((R, c.n_hidden), np.float32)
+    om, hm = np.empty(R, np.int64), np.empty(R, np.int64)
     for i, layer in enumerate(lm.layers):
         xq, m = norm(layer["norm_attn"])
         w, _, wm = layer["wqkv"]
         acc = xp.matmul_raw(xq, w)
-        if st.keys[i].dtype == np.float64:  # a new ring, or one only chunks wrote
+        if st.keys[i].dtype == np.float64:  # a new ring
             _narrow_ring(st, i)
         for _ in range(2):
             limit = 2**15 - 1 if st.keys[i].dtype == np.int16 else QK_CLIP
             if _qkv_attend(acc, m, wm, s1, s2(fp.qk_frac), s2(fp.v_frac), cos, sin,
-                           fp.rope_frac, QK_CLIP, st.keys[i], st.values[i], slot, limit,
+                           fp.rope_frac, QK_CLIP, st.keys[i], st.values[i], slots, limit,
                            valid, 2 * fp.qk_frac - fp.exp_step_bits, exp_f64, G,
                            fp.v_frac, fp.row_frac, oq, om):
                 break
@@ -188,4 +207,4 @@ def layers(lm, st, pos: int, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
                       2 * fp.hidden_frac, fp.row_frac, hq, hm)
         w, _, wm = layer["w_down"]
         _residual(h, xp.matmul_raw(hq, w), wm, hm, s1, s2(fp.res_frac))
-    return h.reshape(B, 1, C)
+    return h.reshape(B, L, C)

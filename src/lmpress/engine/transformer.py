@@ -70,6 +70,17 @@ def _ring_write(st: StreamState, i: int, slots, k, v) -> None:
     st.values[i][:, :, slots] = v
 
 
+def _visible(masks, slots, W: int) -> np.ndarray:
+    """(L, W): the ring slots each position of a step or chunk sees once its own key is
+    written (compiled attention writes position by position): the ring before it where
+    the window reaches (`IntegerLM._masks`), and the chunk's slots up to the position."""
+    ring_ok, chunk_ok = masks
+    valid = np.ones((len(slots), W), np.bool_) if ring_ok is None else ring_ok.copy()
+    if chunk_ok is not None:  # a chunk's own slots, once written, are seen causally
+        valid[:, slots] |= chunk_ok
+    return valid
+
+
 def _swap(x):
     """The last two axes swapped (a view), for numpy arrays and torch tensors."""
     return x.swapaxes(-1, -2) if isinstance(x, np.ndarray) else x.transpose(-1, -2)
@@ -250,12 +261,11 @@ class IntegerLM:
             if st.keys[i].dtype == np.float64:  # a new ring
                 _narrow_ring(st, i)
             _ring_fit(st, i, k, v)
-            valid = np.ones((L, W), np.bool_) if ring_ok is None else ring_ok.copy()
-            if chunk_ok is not None:  # a chunk's own slots, once written, are seen causally
-                valid[:, slots] |= chunk_ok
-            out = kernels.attend_chunk(q, k, v, st.keys[i], st.values[i], valid, slots,
+            out = kernels.attend_chunk(q.transpose(0, 3, 1, 2, 4), k.transpose(0, 2, 1, 3),
+                                       v.transpose(0, 2, 1, 3), st.keys[i], st.values[i],
+                                       _visible(masks, slots, W), slots,
                                        2 * fp.qk_frac - fp.exp_step_bits, self.exp_table)
-            return self._attention_out(layer, out, B, L)
+            return self._attention_out(layer, out.transpose(0, 2, 3, 1, 4), B, L)
         if chunk_ok is None:  # one step: write the ring, then attend over it
             st.keys[i][:, :, slots] = k
             st.values[i][:, :, slots] = v
@@ -316,9 +326,9 @@ class IntegerLM:
         h = rshift(xp, self.wte_q[tokens] * self.wte_m[tokens][..., None],
                    fp.w_frac - fp.res_frac)  # (B, L, C) at res_frac
         masks = self._masks(st, pos)
-        if L == 1 and isinstance(h, np.ndarray) and self._fused_step():
-            valid = np.ones(self.cfg.window, np.bool_) if masks[0] is None else masks[0][0]
-            h = self._step.layers(self, st, int(pos[0]), h, valid)
+        if isinstance(h, np.ndarray) and self._fused_step():
+            W = self.cfg.window
+            h = self._step.layers(self, st, pos, h, _visible(masks, pos % W, W))
         else:
             for i, layer in enumerate(self.layers):
                 h = h + self._attention(layer, i, h, st, pos, masks)
