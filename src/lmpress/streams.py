@@ -132,7 +132,7 @@ def decode_plain(engine, jobs: list[tuple[int, int, bytes]], progress: Progress,
             cur[:, 0] = toks[:, t]  # 0 once a stream has ended, as the encoder pads
             progress(int(engine.tok.n_bytes[toks[:, t]].sum()))
         for b, (idx, nb, _) in enumerate(group):
-            _check_end(decs[b])
+            _check_end(decs[b].overrun())
             yield idx, toks[b, :nb]
 
 
@@ -187,8 +187,9 @@ def _decode_token(dec: RangeDecoder, events, f: np.ndarray, cum: np.ndarray,
     return k
 
 
-def _check_end(dec: RangeDecoder) -> None:
-    if dec.overrun() > 16:
+def _check_end(overrun: int) -> None:
+    """A decoder that read more than 16 bytes past its data read a damaged stream."""
+    if overrun > 16:
         raise ChecksumError("decoded data fails the archive's stream table; the archive is "
                             "damaged or was made by a different model")
 
@@ -220,30 +221,21 @@ class AdaptiveEncoder:
         tok = np.zeros((B, L), dtype=np.int64)
         for b, s in enumerate(streams):
             tok[b, :len(s)] = s
-        steps = []  # pass 1: the candidates of every step, in lockstep
-        for n in range(L):
-            live = np.flatnonzero(grp.lengths > n)
-            cands = grp.candidates(n, live)
-            grp.push(n, live, tok[live, n], cands)
-            steps.append((live, cands))
-        extra = np.full((B, L, 2), -1, dtype=np.int64)
-        for n, (live, cands) in enumerate(steps):
-            extra[live, n, 0], extra[live, n, 1] = cands[0], cands[2]
+        fused = _compiled(self.engine)  # pass 1: the candidates of every step, in lockstep
+        passes = (fused.GroupEncoder(self.ad, grp, tok, self.engine.cfg.vocab_size)
+                  if fused is not None else _NumpyPasses(self.ad, grp, tok))
         observe = None
         if self.recorder is not None:
             observe = self.recorder.batch(list(range(self.n_streams, self.n_streams + B)))
         self.n_streams += B
-        nums = lm_numbers(self.engine, streams, extra, self.progress, observe)
+        nums = lm_numbers(self.engine, streams, passes.extra, self.progress, observe)
         snapshot = copy.deepcopy((self.ad.mixer, self.ad.hits))
         counts = self.ad.counts
         if counts is not None:  # the contexts and tokens this group will count
-            ctx = [np.concatenate(a) for a in zip(*(grp.prev(n, live)
-                                                    for n, (live, _) in enumerate(steps)))]
-            toks = np.concatenate([tok[live, n] for n, (live, _) in enumerate(steps)])
-            mark = counts.mark(*ctx, toks)
+            mark = counts.mark(*passes.contexts())
         skip = np.zeros(B, dtype=bool)
         while True:  # pass 2: mix and code; redo if a stream is better stored otherwise
-            out, costs = self._code(grp, tok, steps, nums, skip)
+            out, costs = passes.code(nums, skip)
             worse = [b for b in range(B) if not skip[b] and fallback
                      and len(out[b][0]) >= alternative[b]]
             if not worse:
@@ -255,14 +247,41 @@ class AdaptiveEncoder:
             if counts is not None:  # the counts of this try are taken back
                 counts.rewind(mark)
 
-    def _code(self, grp, tok, steps, nums, skip):
+
+class _NumpyPasses:
+    """encode_group's passes in numpy: pass 1 (every step's candidates, then its push)
+    at construction; `code` is pass 2. coding/compiled.py's GroupEncoder is the same in
+    compiled loops."""
+
+    def __init__(self, ad: Adaptation, grp, tok: np.ndarray):
+        self.ad, self.grp, self.tok = ad, grp, tok
+        self.steps = []
+        for n in range(tok.shape[1]):
+            live = np.flatnonzero(grp.lengths > n)
+            cands = grp.candidates(n, live)
+            grp.push(n, live, tok[live, n], cands)
+            self.steps.append((live, cands))
+        self.extra = np.full(tok.shape + (2,), -1, dtype=np.int64)  # (B, L, 2) c1, c2
+        for n, (live, cands) in enumerate(self.steps):
+            self.extra[live, n, 0], self.extra[live, n, 1] = cands[0], cands[2]
+
+    def contexts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(two before, one before, token) of every coded position, step by step."""
+        steps = list(enumerate(self.steps))
+        ctx = [np.concatenate(a) for a in zip(*(self.grp.prev(n, live) for n, (live, _)
+                                                in steps))]
+        return ctx[0], ctx[1], np.concatenate([self.tok[live, n] for n, (live, _) in steps])
+
+    def code(self, nums, skip: np.ndarray):
+        """Pass 2: per stream (payload, bits), None where `skip`; each token's bits."""
+        grp, tok = self.grp, self.tok
         starts, freqs, totals = nums  # (B, L, 3), (B, L, 3), (B, L)
         B = len(tok)
         encs = [RangeEncoder() for _ in range(B)]
         bits = [0.0] * B
-        costs = None if self.recorder is None else np.zeros(tok.shape)  # bits per token
+        costs = np.zeros(tok.shape)  # bits per token
         counts = self.ad.counts
-        for n, (live, cands) in enumerate(steps):
+        for n, (live, cands) in enumerate(self.steps):
             f, s, t = freqs[live, n], starts[live, n], totals[live, n]
             if counts is not None:
                 prev = grp.prev(n, live)
@@ -278,11 +297,10 @@ class AdaptiveEncoder:
                 if c:
                     excl = [(sb[1], fb[1])] if c1 >= 0 else []
                     excl += [(sb[2], fb[2])] if c2 >= 0 else []
-                    cost = _encode_token(encs[b], _events(c1, q1, c2, q2), x, sb[0],
-                                         fb[0], tb, excl)
+                    cost = _encode_token(encs[b], _events(c1, q1, c2, q2), x, sb[0], fb[0],
+                                         tb, excl)
                     bits[b] += cost
-                    if costs is not None:
-                        costs[b, n] = cost
+                    costs[b, n] = cost
             grp.learn(cands, saved, tok[live, n], coded)
             if counts is not None:
                 counts.add(*prev, tok[live, n])
@@ -292,24 +310,56 @@ class AdaptiveEncoder:
 def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | None,
                                                               bytes]], progress: Progress):
     """Decode one lockstep group of (n_tokens, known tokens or None, body); returns the
-    token arrays. Streams with known tokens (stored raw/LZMA) only feed the history."""
+    token arrays. Streams with known tokens (stored raw/LZMA) only feed the history. With
+    the engine's compiled kernels loaded, each step's serial part after the LM is one
+    compiled call (coding/compiled.py); else numpy, to the same tokens."""
     B = len(group)
     grp = ad.group([g[0] for g in group])
-    decs = [RangeDecoder(g[2]) if g[1] is None else None for g in group]
-    coded = np.array([d is not None for d in decs])
     toks = np.zeros((B, int(grp.lengths.max())), dtype=np.int64)
     for b, g in enumerate(group):
         if g[1] is not None:
             toks[b, :g[0]] = g[1]
+    bodies = [g[2] if g[1] is None else None for g in group]
+    fused = _compiled(engine)
+    if fused is not None:
+        dec = fused.GroupDecoder(ad, grp, bodies, toks, engine.cfg.vocab_size)
+        step, overrun = dec.step, dec.overrun
+    else:
+        step, overrun = _numpy_step(engine, ad, grp, bodies, toks)
     cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
     st = engine.new_state(B)
-    counts = ad.counts
     for n in range(toks.shape[1]):
         live = np.flatnonzero(grp.lengths > n)
-        f = engine.tables(st, cur)[live, 0]  # (live, V)
+        step(n, live, engine.tables(st, cur)[:, 0])  # (B, V) tables -> toks[live, n]
+        cur[:, 0] = toks[:, n]
+        progress(int(engine.tok.n_bytes[toks[live, n]].sum()))
+    _check_end(int(overrun().max()))
+    return [toks[b, :g[0]] for b, g in enumerate(group)]
+
+
+def _compiled(engine):
+    """coding/compiled.py when the engine runs compiled kernels (numba is loaded and
+    LMPRESS_KERNELS allows it), else None: the numpy passes, to the same bytes."""
+    if getattr(engine, "kernels", None) is None:
+        return None
+    from .coding import compiled
+
+    return compiled if compiled.AVAILABLE else None
+
+
+def _numpy_step(engine, ad: Adaptation, grp, bodies: list[bytes | None],
+                toks: np.ndarray):
+    """The numpy step of decode_adaptive: (step(n, live, f), overrun())."""
+    decs = [RangeDecoder(d) if d is not None else None for d in bodies]
+    coded = np.array([d is not None for d in decs])
+    counts = ad.counts
+    kernels = getattr(engine, "kernels", None)
+
+    def step(n: int, live: np.ndarray, f: np.ndarray) -> None:
+        f = f[live]
         if counts is not None:
             prev = grp.prev(n, live)
-            f, cum = counts.mix_table(*prev, f, kernels=getattr(engine, "kernels", None))
+            f, cum = counts.mix_table(*prev, f, kernels=kernels)
         else:
             cum = np.cumsum(f, -1)
         cands = grp.candidates(n, live)
@@ -331,9 +381,8 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
         grp.learn(cands, saved, toks[live, n], coded[live])
         if counts is not None:
             counts.add(*prev, toks[live, n])
-        cur[:, 0] = toks[:, n]
-        progress(int(engine.tok.n_bytes[toks[live, n]].sum()))
-    for dec in decs:
-        if dec is not None:
-            _check_end(dec)
-    return [toks[b, :g[0]] for b, g in enumerate(group)]
+
+    def overrun() -> np.ndarray:
+        return np.array([d.overrun() if d is not None else 0 for d in decs])
+
+    return step, overrun

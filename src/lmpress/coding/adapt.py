@@ -22,7 +22,8 @@ where two streams write the same table slot, the one later in the file wins). So
 every token of earlier groups and the first n tokens of every stream of its own group:
 the encoder, which knows all tokens in advance, and the decoder, which discovers them step
 by step, see exactly the same history. The work of one step is vectorized over the group
-with numpy integer arrays: identical on every machine.
+with numpy integer arrays: identical on every machine. coding/kernels.py does the same
+work in compiled loops, to the same integers, when numba is there.
 """
 
 from __future__ import annotations

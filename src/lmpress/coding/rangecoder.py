@@ -15,7 +15,9 @@ from ..errors import FormatError
 _BITS = 64
 _MASK = (1 << _BITS) - 1
 _TOP = 1 << (_BITS - 8)
-_MAX_TOTAL = 1 << 40
+MAX_TOTAL = 1 << 40  # tables total at most this (about 2**28 in practice)
+CORRUPT = ("corrupt archive: the coded stream is inconsistent; the file is damaged — "
+           "restore it from a good copy")
 
 
 class RangeEncoder:
@@ -28,8 +30,18 @@ class RangeEncoder:
         self.cache_size = 1
         self.out = bytearray()
 
+    @classmethod
+    def resumed(cls, low: int, range_: int, cache: int, cache_size: int,
+                out: bytes) -> RangeEncoder:
+        """An encoder in the state another one reached (coding/kernels.py's compiled
+        encoder, whose bytes `finish` then completes)."""
+        enc = cls()
+        enc.low, enc.range, enc.cache, enc.cache_size = low, range_, cache, cache_size
+        enc.out = bytearray(out)
+        return enc
+
     def encode(self, start: int, freq: int, total: int) -> None:
-        if not (0 <= start and 0 < freq and start + freq <= total <= _MAX_TOTAL):
+        if not (0 <= start and 0 < freq and start + freq <= total <= MAX_TOTAL):
             raise ValueError(f"bad symbol interval start={start} freq={freq} total={total}")
         r = self.range // total
         self.low += r * start
@@ -78,7 +90,7 @@ class RangeDecoder:
         self._r = 1
 
     def target(self, total: int) -> int:
-        if not 0 < total <= _MAX_TOTAL:
+        if not 0 < total <= MAX_TOTAL:
             raise ValueError(f"bad total {total}")
         self._r = self.range // total
         return min(self.code // self._r, total - 1)
@@ -88,8 +100,7 @@ class RangeDecoder:
         self.code -= r * start
         self.range = r * freq
         if not 0 <= self.code < self.range:
-            raise FormatError("corrupt archive: the coded stream is inconsistent; "
-                              "the file is damaged — restore it from a good copy")
+            raise FormatError(CORRUPT)
         while self.range < _TOP:
             byte = self.data[self.pos] if self.pos < len(self.data) else 0
             self.pos += 1
