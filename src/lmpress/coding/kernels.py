@@ -354,18 +354,13 @@ if AVAILABLE:
         """streams._decode_token: the events of candidates c1, c2 (-1: none) with
         probabilities q1, q2, then the table without them. (token, status), or on a bad
         total (that total, status)."""
-        if c1 >= 0:
-            hit, ok = _event(dec, b, q1)
-            if not ok:
-                return 0, BAD_CODE
-            if hit:
-                return c1, OK
-        if c2 >= 0:
-            hit, ok = _event(dec, b, q2)
-            if not ok:
-                return 0, BAD_CODE
-            if hit:
-                return c2, OK
+        for c, q in ((c1, q1), (c2, q2)):
+            if c >= 0:
+                hit, ok = _event(dec, b, q)
+                if not ok:
+                    return 0, BAD_CODE
+                if hit:
+                    return c, OK
         red = total - (f1 if c1 >= 0 else 0) - (f2 if c2 >= 0 else 0)
         t, status = _table(dec, b, row, c1, c2, red)
         return (red if status == BAD_TOTAL else t), status
