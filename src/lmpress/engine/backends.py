@@ -18,7 +18,10 @@ FP32_EXACT = 2**24  # every partial sum below this is exact in float32
 FP64_EXACT = 2**53
 
 
-KERNELS_MIN_BYTES = 32 * 1024  # below this, loading numba (about 1 s) costs more than it saves
+# Below this, loading numba (about 1 s) costs more than it saves. Level 6 on 2 KB took
+# 2.1-3.2 s to compress and 5.5-6.2 s to decompress in numpy, 2.3-2.8 s and 3.0-3.1 s
+# compiled; from 5 KB on compiled was faster both ways (docs/BENCHMARKS.md, 2026-11-30).
+KERNELS_MIN_BYTES = 1024
 
 
 class Int8Rows:
