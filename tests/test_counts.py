@@ -8,7 +8,6 @@ from lmpress.codec import Compressor, Decompressor
 from lmpress.coding import counts
 from lmpress.coding.counts import Counts
 from lmpress.container import Header
-from lmpress.engine import kernels
 from lmpress.streams import table_numbers
 
 
@@ -36,8 +35,6 @@ def test_encoder_numbers_are_those_of_the_decoders_table(block, monkeypatch):
     mixed, cum = c.mix_table(prev2, prev1, f)
     assert np.array_equal(cum, np.cumsum(mixed, 1))
     assert (mixed[2] == f[2]).all() and (mixed[1] != f[1]).any()  # order 2 alone
-    for got, want_ in zip(c.mix_table(prev2, prev1, f, kernels=kernels), (mixed, cum)):
-        assert np.array_equal(got, want_)  # the compiled pass: the same integers
     assert (mixed > f).sum() > B  # the counts added something
     assert [a.tolist() for a in c.mix_numbers(prev2, prev1, want, s, fr, tot)] == \
         [a.tolist() for a in table_numbers(mixed, want)]

@@ -325,7 +325,7 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
         dec = fused.GroupDecoder(ad, grp, bodies, toks, engine.cfg.vocab_size)
         step, overrun = dec.step, dec.overrun
     else:
-        step, overrun = _numpy_step(engine, ad, grp, bodies, toks)
+        step, overrun = _numpy_step(ad, grp, bodies, toks)
     cur = np.full((B, 1), engine.cfg.bos_id, dtype=np.int64)
     st = engine.new_state(B)
     for n in range(toks.shape[1]):
@@ -347,19 +347,18 @@ def _compiled(engine):
     return compiled if compiled.AVAILABLE else None
 
 
-def _numpy_step(engine, ad: Adaptation, grp, bodies: list[bytes | None],
+def _numpy_step(ad: Adaptation, grp, bodies: list[bytes | None],
                 toks: np.ndarray):
     """The numpy step of decode_adaptive: (step(n, live, f), overrun())."""
     decs = [RangeDecoder(d) if d is not None else None for d in bodies]
     coded = np.array([d is not None for d in decs])
     counts = ad.counts
-    kernels = getattr(engine, "kernels", None)
 
     def step(n: int, live: np.ndarray, f: np.ndarray) -> None:
         f = f[live]
         if counts is not None:
             prev = grp.prev(n, live)
-            f, cum = counts.mix_table(*prev, f, kernels=kernels)
+            f, cum = counts.mix_table(*prev, f)
         else:
             cum = np.cumsum(f, -1)
         cands = grp.candidates(n, live)

@@ -95,14 +95,11 @@ class Counts:
         inside = self.n[a[..., None], np.minimum(v, self.V - 1)] * (v < want[..., None])
         return below + inside.sum(-1)
 
-    def mix_table(self, prev2: np.ndarray, prev1: np.ndarray, f: np.ndarray,
-                  kernels=None) -> tuple[np.ndarray, np.ndarray]:
-        """The decoder's side: LM tables f (B, V) -> the mixed tables and their
-        cumulative sums, in one compiled pass when `kernels` (engine/kernels.py) are
-        given."""
+    def mix_table(self, prev2: np.ndarray, prev1: np.ndarray,
+                  f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The decoder's side (numpy path; coding/kernels.py mixes in its own compiled
+        step): LM tables f (B, V) -> the mixed tables and their cumulative sums."""
         mult1, _, mult2, _, succ, cnt = self._multipliers(prev2, prev1, f.sum(1))
-        if kernels is not None:
-            return kernels.mix_cumsum(f, self.n, prev1, mult1, succ, cnt, mult2)
         out = f + mult1[:, None] * self.n[prev1]
         r, e = np.nonzero(succ >= 0)  # a context's successors are distinct tokens
         out[r, succ[r, e]] += mult2[r] * cnt[r, e]

@@ -432,32 +432,6 @@ if AVAILABLE:
             acc += x[m, k] * np.float32(wt[n, k])
         return acc
 
-    @_jit_int
-    def _mix_cumsum(f, n, prev1, mult1, succ, cnt, mult2, out, cum):
-        """coding/counts.py's `mix_table` and the cumulative sum of its result, one pass
-        per row: out = f + mult1 * n[prev1] (order 1), plus mult2 * cnt at each order-2
-        successor; cum = its running sum. Integer arithmetic, as in numpy."""
-        B, V = f.shape
-        for r in range(B):
-            a, m1 = prev1[r], mult1[r]
-            for v in range(V):
-                out[r, v] = f[r, v] + m1 * n[a, v]
-            for e in range(succ.shape[1]):
-                if succ[r, e] >= 0:
-                    out[r, succ[r, e]] += mult2[r] * cnt[r, e]
-            acc = 0
-            for v in range(V):
-                acc += out[r, v]
-                cum[r, v] = acc
-
-
-def mix_cumsum(f, n, prev1, mult1, succ, cnt, mult2):
-    """(mixed tables, cumulative sums), both (B, V) int64: see `_mix_cumsum`."""
-    out, cum = np.empty(f.shape, np.int64), np.empty(f.shape, np.int64)
-    _mix_cumsum(np.ascontiguousarray(f, np.int64), n, prev1, mult1, succ, cnt, mult2,
-                out, cum)
-    return out, cum
-
 
 FEW_ROWS = 32  # up to this many rows, `matmul_rows` beats BLAS (see _matmul_rows)
 
