@@ -339,12 +339,18 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
 
 def _compiled(engine):
     """coding/compiled.py when the engine runs compiled kernels (numba is loaded and
-    LMPRESS_KERNELS allows it), else None: the numpy passes, to the same bytes."""
-    if getattr(engine, "kernels", None) is None:
+    LMPRESS_KERNELS allows it) or a torch backend (whose start-up dwarfs numba's), else
+    None: the numpy passes, to the same bytes."""
+    if getattr(engine, "kernels", None) is None and not _on_torch(engine):
         return None
     from .coding import compiled
 
     return compiled if compiled.AVAILABLE else None
+
+
+def _on_torch(engine) -> bool:
+    lm = getattr(engine, "lm", None)
+    return getattr(getattr(lm, "xp", None), "name", "").startswith("torch")
 
 
 def _numpy_step(ad: Adaptation, grp, bodies: list[bytes | None],
