@@ -26,7 +26,7 @@ class ShippedModel:
 
 
 SHIPPED: dict[str, ShippedModel] = {}
-DEFAULT_MODEL = "lmpress-small-v3"
+DEFAULT_MODEL = "lmpress-small-v5"
 
 
 def register(model: ShippedModel) -> None:

@@ -31,7 +31,7 @@ _FAST = ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128, n_hidden=3
 
 def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int,
                 model: ModelConfig = _SMALL, batch_size: int = 16,
-                max_mb_per_source: float = 6.0) -> dict:
+                max_mb_per_source: float = 6.0, ckpt_every: int = 200) -> dict:
     """A recipe that trains the shipped model `start` (of shape `model`) on: the same
     tokenizer and training sample, going on with the chunks after the `seen_steps` batches
     of `batch_size` (same seeded order) the earlier runs saw, so its first pass sees only
@@ -41,7 +41,8 @@ def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int,
     return {
         "model": model,
         "train": TrainConfig(batch_size=batch_size, lr=lr, warmup_steps=100,
-                             max_steps=max_steps, data_offset_steps=seen_steps),
+                             max_steps=max_steps, data_offset_steps=seen_steps,
+                             ckpt_every=ckpt_every),
         "init_from": start,
         "tokenizer_from": "lmpress-small-v1",
         "tokenizer_mb": 1.5,
@@ -67,6 +68,10 @@ RECIPES = {
     # on held-out text, so not shipped (docs/TRAINING.md)
     "small-v4": _trained_on("lmpress-small-v3", seen_steps=0, lr=5e-4, max_steps=0,
                             max_mb_per_source=12.0),
+    # small-v3 on a GPU (benchmarks/device_train.sh): the 12 MB-per-source sample in
+    # batches of 64, a few epochs in one short sitting
+    "small-v5": _trained_on("lmpress-small-v3", seen_steps=0, lr=1e-3, max_steps=0,
+                            batch_size=64, max_mb_per_source=12.0, ckpt_every=2000),
     # fast-v1 saw 1400 batches of 16, so batches of 32 from chunk 22,400 on; half its peak
     # lr, as small-v2 took half of small-v1's
     "fast-v2": _trained_on("lmpress-fast-v1", seen_steps=700, lr=1.5e-3, max_steps=5000,
@@ -77,7 +82,10 @@ RECIPES = {
         # spread over the wall-clock budget (max_steps = 0), bf16 autocast
         "model": ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
                              window=512, max_positions=4096),
-        "train": TrainConfig(batch_size=64, lr=1.5e-3, warmup_steps=200, max_steps=0),
+        # checkpoints (190 MB with the optimizer) only every 1000 steps: on an H200
+        # a step takes tens of milliseconds
+        "train": TrainConfig(batch_size=64, lr=1.5e-3, warmup_steps=200, max_steps=0,
+                             ckpt_every=1000),
         "tokenizer_from": "lmpress-small-v1",
         "tokenizer_mb": 1.5,
         "max_mb_per_source": 12.0,  # about 50 M tokens: a few epochs in one sitting
