@@ -28,3 +28,17 @@ def test_numpy_and_torch_archives_cross_decode(tiny_model_path, tmp_path):
     assert by_numpy == by_torch
     assert _run([*m, "--backend", "torch-cpu", "-d", "-c", "-"], "1", by_numpy) == TEXT
     assert _run([*m, "--backend", "numpy", "-d", "-c", "-"], "2", by_torch) == TEXT
+
+
+def test_torch_backends_code_with_the_compiled_passes(tiny_model_path):
+    """The adaptive coder's compiled passes (same bytes as the numpy ones) serve torch
+    backends too, though those load no engine kernels."""
+    from lmpress import streams
+    from lmpress.codec import make_engine
+    from lmpress.coding import compiled
+
+    if not compiled.AVAILABLE:
+        pytest.skip("numba is not available here")
+    engine = make_engine(str(tiny_model_path), "torch-cpu", 4)
+    assert engine.kernels is None
+    assert streams._compiled(engine) is compiled

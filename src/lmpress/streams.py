@@ -349,6 +349,7 @@ def _compiled(engine):
 
 
 def _on_torch(engine) -> bool:
+    """Whether the engine's integer LM runs on a torch backend (CPU or CUDA)."""
     lm = getattr(engine, "lm", None)
     return getattr(getattr(lm, "xp", None), "name", "").startswith("torch")
 

@@ -83,7 +83,7 @@ RECIPES = {
         "model": ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
                              window=512, max_positions=4096),
         # checkpoints (190 MB with the optimizer) only every 1000 steps: on an H200
-        # a step takes tens of milliseconds
+        # a step took 40 ms (docs/TRAINING.md)
         "train": TrainConfig(batch_size=64, lr=1.5e-3, warmup_steps=200, max_steps=0,
                              ckpt_every=1000),
         "tokenizer_from": "lmpress-small-v1",
