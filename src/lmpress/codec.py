@@ -124,6 +124,11 @@ class _Engine:
         """The compiled kernels (engine/kernels.py) when the backend has loaded them."""
         return getattr(self.lm.xp, "kernels", None)
 
+    @property
+    def compiled_coding(self) -> bool:
+        """Whether the backend asks for the adaptive coder's compiled passes."""
+        return self.lm.xp.compiled_coding
+
     def prepare(self, n_bytes: int) -> None:
         """About `n_bytes` are about to be coded: the backend may load faster kernels."""
         self.lm.xp.prepare(n_bytes)

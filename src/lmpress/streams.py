@@ -311,7 +311,7 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
                                                               bytes]], progress: Progress):
     """Decode one lockstep group of (n_tokens, known tokens or None, body); returns the
     token arrays. Streams with known tokens (stored raw/LZMA) only feed the history. With
-    the engine's compiled kernels loaded, each step's serial part after the LM is one
+    the compiled passes (`_compiled`), each step's serial part after the LM is one
     compiled call (coding/compiled.py); else numpy, to the same tokens."""
     B = len(group)
     grp = ad.group([g[0] for g in group])
@@ -338,20 +338,14 @@ def decode_adaptive(engine, ad: Adaptation, group: list[tuple[int, np.ndarray | 
 
 
 def _compiled(engine):
-    """coding/compiled.py when the engine runs compiled kernels (numba is loaded and
-    LMPRESS_KERNELS allows it) or a torch backend (whose start-up dwarfs numba's), else
-    None: the numpy passes, to the same bytes."""
-    if getattr(engine, "kernels", None) is None and not _on_torch(engine):
+    """coding/compiled.py when the engine's backend asks for it (`compiled_coding`) and
+    numba is loaded and LMPRESS_KERNELS allows it, else None: the numpy passes, to the
+    same bytes."""
+    if not getattr(engine, "compiled_coding", False):
         return None
     from .coding import compiled
 
     return compiled if compiled.AVAILABLE else None
-
-
-def _on_torch(engine) -> bool:
-    """Whether the engine's integer LM runs on a torch backend (CPU or CUDA)."""
-    lm = getattr(engine, "lm", None)
-    return getattr(getattr(lm, "xp", None), "name", "").startswith("torch")
 
 
 def _numpy_step(ad: Adaptation, grp, bodies: list[bytes | None],

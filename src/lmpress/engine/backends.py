@@ -77,6 +77,12 @@ class NumpyBackend:
         if self.compiled == "auto" and self.kernels is None and n_bytes >= KERNELS_MIN_BYTES:
             self._load_kernels()
 
+    @property
+    def compiled_coding(self) -> bool:
+        """Whether the adaptive coder should use its compiled passes (coding/compiled.py):
+        when `prepare` judged numba worth loading (same bytes either way)."""
+        return self.kernels is not None
+
     def asint(self, a: Any) -> np.ndarray:
         return np.asarray(a, dtype=np.int64)
 
@@ -183,6 +189,7 @@ class Int8Matrix:
 class TorchBackend:
     name = "torch"
     kernels = None  # the compiled kernels are numpy's; torch runs its own operators
+    compiled_coding = True  # the coder's compiled passes: torch's start-up dwarfs numba's
 
     def __init__(self, device: str = "cpu", int8_mm: bool | None = None):
         try:
