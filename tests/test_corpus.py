@@ -1,50 +1,13 @@
-"""Fast, offline tests of the corpus builder's extraction helpers."""
+"""Fast, offline tests of the corpus builder: caps, chunks, deduplication, the sets."""
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from lmpress.train import corpus
-
-
-def test_html_to_text_drops_script_style_and_nav() -> None:
-    page = (
-        "<html><head><title>T</title><style>p{}</style></head><body>"
-        "<div role='navigation'><div>next | prev</div></div>"
-        "<h1>Title</h1><p>Hello   <b>big</b>\n world.</p><ul><li>a</li><li>b</li></ul>"
-        "<pre>  code\n    indented</pre><script>evil()</script><p>x &amp; y</p>"
-        "<table><tr><td>k</td><td>v</td></tr></table></body></html>"
-    )
-    text = corpus.html_to_text(page)
-    assert text == "Title\n\nHello big world.\n\na\nb\n\n  code\n    indented\n\nx & y\n\nk\tv\n"
-
-
-def test_classify_and_extract_compressed() -> None:
-    roff = b".TH LS 1\n.SH NAME\nls \\- list directory contents, a fairly long description\n"
-    assert corpus.classify("usr/share/man/man1/ls.1") == "roff"
-    assert corpus.extract_text("usr/share/man/man1/ls.1.gz", gzip.compress(roff)) == roff.decode()
-    log = "pkg (1.0) unstable; urgency=low\n\n  * Initial release with many changes.\n"
-    got = corpus.extract_text("usr/share/doc/pkg/changelog.Debian.gz", gzip.compress(log.encode()))
-    assert got == log
-    words = "headword\n   a definition that is long enough to be kept as a document\n" * 2
-    dz = gzip.compress(words.encode())  # .dict.dz is gzip-compatible
-    assert corpus.extract_text("usr/share/dictd/x.dict.dz", dz) == words
-    assert corpus.classify("usr/share/doc/x/logo.png") is None
-
-
-def test_decoding_rules() -> None:
-    latin = "caf\xe9 ".encode("latin-1") * 20
-    assert corpus.extract_text("usr/share/doc/x/notes.txt", latin) is None  # text: UTF-8 only
-    assert corpus.extract_text("usr/share/man/man1/x.1", latin) == latin.decode("latin-1")
-    assert corpus.extract_text("usr/share/doc/x/a.txt", b"binary\x00" * 20) is None
-    assert corpus.extract_text("usr/share/doc/x/a.txt", b"short") is None
-    info = b"Index\n\x00\x08[index\x00\x08]\n* Menu:\n" * 5
-    assert corpus.extract_text("usr/share/info/as.info.gz", gzip.compress(info)) == info.decode()
-    dic = b"good line of a dictionary entry\n" * 2000 + b"stray \x92 byte\n"
-    got = corpus.extract_text("usr/share/dictd/d.dict.dz", gzip.compress(dic))
-    assert got is not None and "stray" not in got and got.count("good line") == 2000
 
 
 def test_truncate_and_chunks_keep_utf8_and_lines() -> None:
@@ -64,7 +27,7 @@ def test_source_globs_and_dedup_build(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(corpus, "fetch_package", lambda *a: deb)
     monkeypatch.setattr(corpus, "iter_documents", lambda *a: iter(docs))
     monkeypatch.setattr(corpus, "deb_version", lambda d: "1.0")
-    manifest = corpus.build(tmp_path / "out", [src], 40.0, tmp_path, lambda m: None)
+    manifest = corpus.build(tmp_path / "out", [src], 40.0, tmp_path, lambda m: None)["base"]
     lines = (tmp_path / "out/train/s.jsonl").read_text().splitlines()
     assert [json.loads(x)["path"] for x in lines] == ["pkg:a.txt", "pkg:c.txt"]
     entry = manifest["packages"][0]
@@ -72,3 +35,49 @@ def test_source_globs_and_dedup_build(tmp_path: Path, monkeypatch) -> None:
     assert entry["n_docs"] == 2 and entry["n_bytes"] == 2 * len(doc)
     assert manifest["totals"]["train"]["n_docs"] == 2
     assert json.loads((tmp_path / "out/manifest.json").read_text()) == manifest
+
+
+def _fake_build(tmp_path, monkeypatch, sources, texts) -> dict:
+    deb = tmp_path / "pkg_1.0_all.deb"
+    deb.write_bytes(b"fake deb")
+    monkeypatch.setattr(corpus, "fetch_package", lambda *a: deb)
+    monkeypatch.setattr(corpus, "iter_documents", lambda d, src, *r: iter(texts[src.name]))
+    monkeypatch.setattr(corpus, "deb_version", lambda d: "1.0")
+    return corpus.build(tmp_path / "out", sources, 40.0, tmp_path, lambda m: None)
+
+
+def test_the_extra_set_leaves_base_alone_and_keeps_validation_text_out(tmp_path,
+                                                                       monkeypatch) -> None:
+    line = "a line of validation text, long enough to be compared: number {}\n"
+    held_out = "".join(line.format(i) for i in range(20))
+    texts = {"b": [("b.txt", "base text that is long enough to be kept as a document\n")],
+             "v": [("v.txt", held_out)],
+             "e": [("new.txt", "".join(f"fresh text, line {i} of a new manual page, long enough\n"
+                                       for i in range(9)) + line.format(3)),  # 10% valid
+                   ("copy.txt", held_out.replace("20", "twenty") + "tail\n" * 20),
+                   ("dup.txt", "".join(f"an earlier rendering of a manual, line {i}\n"
+                                       for i in range(10))),
+                   ("dup.html", "".join(f"an earlier rendering of a manual, line {i}\n"
+                                        for i in range(9)) + "and a new last line\n"),
+                   ("new2.txt", "different text " * 8 + "\n")]}
+    base = corpus.Source("b", "pkg", "train", "docs")
+    valid = corpus.Source("v", "pkg", "valid", "docs",
+                          picks=[{"short": "all", "include": ["*"]}])
+    only_base = _fake_build(tmp_path, monkeypatch, [base, valid], texts)
+    before = {p: p.read_bytes() for p in sorted((tmp_path / "out").rglob("*")) if p.is_file()}
+    extra = corpus.Source("e", "pkg", "train", "docs", set="extra")
+    both = _fake_build(tmp_path, monkeypatch, [extra, base, valid], texts)
+    assert both["base"] == only_base["base"]
+    assert {p: p.read_bytes() for p in before} == before
+    rows = [json.loads(x) for x in (tmp_path / "out/train-extra/e.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in rows] == ["pkg:new.txt", "pkg:dup.txt", "pkg:new2.txt"]
+    (entry,) = both["extra"]["packages"]
+    assert (entry["n_valid_overlap_docs"], entry["n_near_dup_docs"]) == (1, 1)
+    assert entry["n_valid_lines"] == 1 and entry["deb_bytes"] == 8
+    assert both["extra"]["builder_version"] == "2.0"
+    assert json.loads((tmp_path / "out/manifest-extra.json").read_text()) == both["extra"]
+    with pytest.raises(ValueError, match="valid sources belong to the base set"):
+        spec = tmp_path / "s.json"
+        spec.write_text(json.dumps([{"package": "x", "role": "valid", "genre": "g",
+                                     "set": "extra"}]))
+        corpus.load_sources(spec)

@@ -24,6 +24,10 @@ _OTHER_LANGUAGE_MANPAGES = ("manpages-ja", "manpages-ru", "manpages-pl", "manpag
 _SMALL = ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
                      window=256, max_positions=4096)
 
+# the largest shape, levels 7-9 (max-v1 and the runs that train it on)
+_MAX = ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
+                   window=512, max_positions=4096)
+
 # the fast level's shape (fast-v1 and the runs that train it on)
 _FAST = ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128, n_hidden=384,
                     window=128, max_positions=4096)
@@ -31,13 +35,15 @@ _FAST = ModelConfig(vocab_size=4096, n_layer=2, n_head=4, n_embd=128, n_hidden=3
 
 def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int,
                 model: ModelConfig = _SMALL, batch_size: int = 16,
-                max_mb_per_source: float = 6.0, ckpt_every: int = 200) -> dict:
+                max_mb_per_source: float = 6.0, ckpt_every: int = 200,
+                sets: tuple[str, ...] = ("train",)) -> dict:
     """A recipe that trains the shipped model `start` (of shape `model`) on: the same
     tokenizer and training sample, going on with the chunks after the `seen_steps` batches
     of `batch_size` (same seeded order) the earlier runs saw, so its first pass sees only
     new chunks. A larger `max_mb_per_source` makes a larger sample (holding the smaller
     one's documents, in a new order); `max_steps=0` spreads the cosine over the wall-clock
-    budget."""
+    budget. `sets` are the corpus folders read (train: the base set the shipped models
+    before max-v2 saw; train-extra: the extra set)."""
     return {
         "model": model,
         "train": TrainConfig(batch_size=batch_size, lr=lr, warmup_steps=100,
@@ -48,8 +54,15 @@ def _trained_on(start: str, seen_steps: int, lr: float, max_steps: int,
         "tokenizer_mb": 1.5,
         "max_mb_per_source": max_mb_per_source,
         "exclude": _OTHER_LANGUAGE_MANPAGES,
+        "sets": sets,
     }
 
+
+# the v2 sample: the base and extra sets, at most V2_MB per source (the extra set's large
+# sources -- kernel, LLVM, Java, GHC, Rust, Qt docs -- would otherwise outweigh the rest);
+# max-v2 and small-v6 read the same sample, so one token pack serves both
+V2_SETS = ("train", "train-extra")
+V2_MB = 8.0
 
 RECIPES = {
     "small-v1": {
@@ -80,8 +93,7 @@ RECIPES = {
         # levels 7-9: a larger model for a GPU (docs/TRAINING.md, "On a GPU"): one
         # sitting of a few minutes (benchmarks/device_train.sh), the cosine schedule
         # spread over the wall-clock budget (max_steps = 0), bf16 autocast
-        "model": ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
-                             window=512, max_positions=4096),
+        "model": _MAX,
         # checkpoints (190 MB with the optimizer) only every 1000 steps: on an H200
         # a step took 40 ms (docs/TRAINING.md)
         "train": TrainConfig(batch_size=64, lr=1.5e-3, warmup_steps=200, max_steps=0,
@@ -91,6 +103,18 @@ RECIPES = {
         "max_mb_per_source": 12.0,  # about 50 M tokens: a few epochs in one sitting
         "exclude": _OTHER_LANGUAGE_MANPAGES,
     },
+    # max-v1 memorized its 51 M-token sample (5.8 epochs): the same shape on a sample
+    # about 2.4 times larger, most of it text max-v1 never saw. It starts from max-v1's
+    # weights: a device sitting is a few minutes, and continuing spends them past what
+    # max-v1 already learnt (same tokenizer and shape); the re-warmed, lower peak lr lets
+    # the new text reshape it. A fresh run would be this recipe without init_from.
+    "max-v2": _trained_on("lmpress-max-v1", seen_steps=0, lr=1e-3, max_steps=0,
+                          model=_MAX, batch_size=64, max_mb_per_source=V2_MB,
+                          ckpt_every=1000, sets=V2_SETS),
+    # small-v5 on the v2 sample (the same tokens as max-v2), batches of 64 on a GPU
+    "small-v6": _trained_on("lmpress-small-v5", seen_steps=0, lr=7e-4, max_steps=0,
+                            batch_size=64, max_mb_per_source=V2_MB, ckpt_every=2000,
+                            sets=V2_SETS),
     "fast-v1": {
         # the fast level: two narrow layers and a short window, so that a decoding step
         # costs little more than the frequency table; shares small-v1's tokenizer, so the
@@ -135,7 +159,9 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
 
     run_dir.mkdir(parents=True, exist_ok=True)
     need_corpus = not (run_dir / "tokens.npy").exists()  # a carried run needs none
-    if need_corpus and not (args.corpus / "manifest.json").exists():
+    sets = r.get("sets", ("train",))  # corpus folders: train (base), train-extra
+    manifests = ["manifest.json"] + (["manifest-extra.json"] if "train-extra" in sets else [])
+    if need_corpus and not all((args.corpus / m).exists() for m in manifests):
         from .corpus import main as corpus_main
 
         corpus_main(["build", "--out", str(args.corpus)], echo)
@@ -146,7 +172,7 @@ def main(argv: list[str] | None = None, echo: Callable[[str], None] = lambda s: 
         (run_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
     if need_corpus:
         prepare(args.corpus, run_dir, r["model"].vocab_size, r["tokenizer_mb"],
-                r["max_mb_per_source"], r["exclude"], log)
+                r["max_mb_per_source"], r["exclude"], log, sets)
     if args.prepare_only:
         return 0
     if not args.skip_training:
