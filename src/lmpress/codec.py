@@ -48,6 +48,7 @@ from .float_engine import is_float_model
 from .model.registry import load_model, model_for_level
 from .model.tokenizer import ByteTokenizer
 from .model.weights import IntegerWeights
+from .segments import auto_segment_bytes, balanced_segments, byte_segments, group_size
 from .streams import (
     AdaptiveEncoder,
     RemappedRecorder,
@@ -203,20 +204,20 @@ class Compressor:
         self.stats = CodingStats(n_bytes_in=len(data))
         e = self.engine
         e.prepare(len(data))
-        pieces = list(self._pieces(data))
+        pieces, group = self._plan(data)
         stored = [self._stored(seg) for seg, _ in pieces]  # (kind, payload) without the LM
         lm_idx = [i for i, (_, ids) in enumerate(pieces) if ids is not None]
         coded: dict[int, tuple[bytes, float] | None] = {}
         adapt = ADAPT_NONE
         if self.adapt:  # with successor counts where the vocabulary allows their table
             adapt = ADAPT_MIX2 if e.cfg.vocab_size <= counts.MAX_VOCAB else ADAPT_MIX1
-            ae = AdaptiveEncoder(e, e.batch_size, sum(len(pieces[i][1]) for i in lm_idx),
+            ae = AdaptiveEncoder(e, group, sum(len(pieces[i][1]) for i in lm_idx),
                                  self.progress, self.recorder, adapt == ADAPT_MIX2)
-            for g in range(0, len(lm_idx), e.batch_size):
-                group = lm_idx[g:g + e.batch_size]
-                res = ae.encode_group([pieces[i][1] for i in group],
-                                      [len(stored[i][1]) for i in group], self.fallback)
-                coded.update(zip(group, res))
+            for g in range(0, len(lm_idx), group):
+                members = lm_idx[g:g + group]
+                res = ae.encode_group([pieces[i][1] for i in members],
+                                      [len(stored[i][1]) for i in members], self.fallback)
+                coded.update(zip(members, res))
             self.stats.adapt_hits = tuple(int(h) for h in ae.ad.hits)
         else:
             coded = dict(zip(lm_idx, encode_plain(e, [pieces[i][1] for i in lm_idx],
@@ -248,7 +249,7 @@ class Compressor:
                             "fingerprint": e.fingerprint_bytes}
         header = Header(e.weights.name, e.weights_digest, e.tokenizer_digest, len(data),
                         checksum(data), tuple(entries), adapt,
-                        e.batch_size if self.adapt or e.stepwise else 0, **float_record)
+                        group if self.adapt or e.stepwise else 0, **float_record)
         out = seal(header.pack() + b"".join(payloads))
         self.stats.n_bytes_out = len(out)
         if self.verify:
@@ -282,15 +283,32 @@ class Compressor:
             raise VerifyError(f"round trip failed: the archive just made decodes to other "
                               f"bytes (first difference at byte {at}); it was not written")
 
-    def _pieces(self, data: bytes):
+    def _plan(self, data: bytes) -> tuple[list[tuple[bytes, np.ndarray | None]], int]:
+        """The segments with their token ids (None: stored without the model), and the
+        streams per lockstep group. Text is cut into segments of balanced token counts
+        (segments.py); an explicit `segment_bytes`, float engines (whose decoders batch
+        like their encoders) and input with incompressible parts are cut by bytes, into
+        groups of the batch size."""
+        e = self.engine
+        size = self.segment_bytes or auto_segment_bytes(len(data), e.batch_size)
+        by_bytes = list(byte_segments(data, size))
+        if self.segment_bytes or e.stepwise or any(map(self._incompressible, by_bytes)):
+            return list(self._pieces(by_bytes)), e.batch_size
+        pieces = list(self._pieces(balanced_segments(data, e.tok, e.cfg.max_positions,
+                                                     e.batch_size)))
+        return pieces, group_size(len(pieces), e.batch_size)
+
+    def _incompressible(self, seg: bytes) -> bool:
+        return self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg)
+
+    def _pieces(self, segments: list[bytes]):
         """(segment, token ids or None for segments stored without the model). A segment
         of more tokens than the model's positions is halved until it fits, so that every
         stream's tokens are `tokenizer.encode` of its own bytes."""
-        size = self.segment_bytes or _auto_segment_bytes(len(data), self.engine.batch_size)
-        todo = list(_segments(data, size))[::-1]
+        todo = segments[::-1]
         while todo:
             seg = todo.pop()
-            if self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg):
+            if self._incompressible(seg):
                 yield seg, None
                 continue
             ids = self.engine.tok.encode(seg)
@@ -453,24 +471,6 @@ def _unlzma(body: bytes, n_bytes: int) -> bytes:
     if len(out) != n_bytes:
         raise FormatError("corrupt archive: an LZMA stream has the wrong length")
     return out
-
-
-def _auto_segment_bytes(n_bytes: int, batch_size: int) -> int:
-    """Segments of 16 KiB, made smaller (down to 4 KiB) for short inputs so that a batch
-    of streams still advances together."""
-    return max(4096, min(16384, -(-n_bytes // batch_size)))
-
-
-def _segments(data: bytes, size: int):
-    """Cut into pieces of about `size` bytes, preferring to end just after a newline."""
-    pos = 0
-    while pos < len(data):
-        end = min(len(data), pos + size)
-        if end < len(data):
-            nl = data.rfind(b"\n", pos + size * 3 // 4, end)
-            end = nl + 1 if nl >= 0 else end
-        yield data[pos:end]
-        pos = end
 
 
 def compress(data: bytes, *, model=None, level: int | None = None,

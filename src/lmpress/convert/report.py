@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codec import _segments
 from ..model.tokenizer import ByteTokenizer
 from ..model.weights import IntegerWeights
+from ..segments import byte_segments
 from .hf import Checkpoint
 
 
@@ -48,7 +48,7 @@ def token_streams(tok: ByteTokenizer, data: bytes, max_tokens: int,
                   segment_bytes: int = 16384) -> list[np.ndarray]:
     """The codec's segments of `data`, tokenized, cut to at most `max_tokens` each."""
     out = []
-    for seg in _segments(data, segment_bytes):
+    for seg in byte_segments(data, segment_bytes):
         ids = tok.encode(seg)
         out += [ids[i:i + max_tokens] for i in range(0, len(ids), max_tokens)]
     return out

@@ -234,7 +234,7 @@ def inspect_bytes(data: bytes, *, model=None, level: int | None = None, adapt: b
     comp.recorder = rec = _Recorder(top_k)
     archive = comp.compress(data)
     header, _ = Header.unpack(archive)
-    pieces = list(comp._pieces(data))
+    pieces, _ = comp._plan(data)
     if len(pieces) != len(header.streams):
         raise InspectError("internal error: the archive's streams do not match the segments")
     tok = comp.engine.tok

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..codec import Compressor, _auto_segment_bytes
+from ..codec import Compressor
+from ..segments import auto_segment_bytes
 from .distortion import bound_problems, chrf, levenshtein, semantic_similarity
 from .levels import Level, level_for
 from .search import Choice, Search
@@ -106,7 +107,7 @@ def _segments(units: list[Unit], engine) -> list[list[Unit]]:
     """Units grouped into segments of about the Compressor's size, ending after a line
     break where possible, each short enough in tokens for the model's positions."""
     n_bytes = sum(len(to_bytes(u.text)) for u in units)
-    size = _auto_segment_bytes(n_bytes, engine.batch_size)
+    size = auto_segment_bytes(n_bytes, engine.batch_size)
     todo, out = [], []
     cur, cur_bytes = [], 0
     for u in units:

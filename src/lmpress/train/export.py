@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..codec import Compressor, _segments
+from ..codec import Compressor
 from ..model.quantize import quantize_model
 from ..model.tokenizer import ByteTokenizer
 from ..model.weights import IntegerWeights
+from ..segments import byte_segments
 from .torch_model import LlamaLM, apply_rotary, rotary_tables
 
 
@@ -31,7 +32,7 @@ def float_bits(model: LlamaLM, tok: ByteTokenizer, data: bytes, segment_bytes: i
     (BOS-started segments, attention over the last `window` positions)."""
     cfg, total = model.cfg, 0.0
     cos, sin = (t.float() for t in rotary_tables(cfg, cfg.max_positions))
-    for seg in _segments(data, segment_bytes):
+    for seg in byte_segments(data, segment_bytes):
         ids = tok.encode(seg)
         for i in range(0, len(ids), cfg.max_positions):
             part = torch.from_numpy(ids[i:i + cfg.max_positions])
