@@ -77,9 +77,14 @@ def test_open_with_a_pool_writes_and_reads_the_same_bytes(tiny_model):
 
 
 def test_a_killed_local_worker_is_a_clear_error(tiny_model):
+    """Whatever the worker was doing when it died: the jobs in flight fail with PoolError
+    and closing the pool does not hang on the workers left (they may wait on a lock the
+    dead one held)."""
     with LocalPool(tiny_model, 2) as pool:
-        jobs = [pool.compress(DATA) for _ in range(4)]
-        time.sleep(1.0)  # the workers are up and coding
+        archive, _ = pool.compress(DATA).result()
+        assert pool.decompress(archive).result() == DATA
+        jobs = [pool.submit(time.sleep, 60) for _ in range(2)] + [pool.compress(DATA)]
+        time.sleep(0.5)  # both workers hold a job that lasts far longer than the test
         os.kill(next(iter(pool._executor._processes)), signal.SIGKILL)
         with pytest.raises(PoolError, match="worker was lost.*nothing was written"):
             for job in jobs:
@@ -121,9 +126,9 @@ def test_bench_and_rank_on_workers_give_the_same_numbers(tiny_model_path, tmp_pa
 
 
 def test_workers_end_when_the_command_is_killed(tiny_model_path, tmp_path):
-    """Killed mid-member (two members of 200 KB take the tiny model many seconds each),
+    """Killed mid-run (30 members of 200 KB take the tiny model half a minute or more),
     the workers stop within seconds rather than finishing members nobody will write."""
-    (tmp_path / "big.txt").write_bytes(DATA * 10)
+    (tmp_path / "big.txt").write_bytes(DATA * 150)
     run = subprocess.Popen([sys.executable, "-m", "lmpress", "-m", tiny_model_path,
                             "--member-bytes", "200000", "-T", "2", str(tmp_path / "big.txt")])
     deadline = time.monotonic() + 120

@@ -95,6 +95,12 @@ class LocalPool:
         return self._shared[weights.digest]
 
     def close(self) -> None:
+        if getattr(self._executor, "_broken", False):
+            # a worker killed while it held the task queue's lock leaves the others
+            # waiting on that lock for ever, and shutdown(wait=True) with them (CPython
+            # before 3.12 does not end them): end them first
+            for process in list(getattr(self._executor, "_processes", {}).values()):
+                process.terminate()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._files.cleanup()
 
