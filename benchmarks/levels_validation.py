@@ -98,7 +98,7 @@ def main() -> None:
     for r in rows:
         cells = [f"{r[_key(s)]:,} ({8 * r[_key(s)] / r['bytes']:.3f})" for s in specs]
         print(f"| {r['genre']} | {r['file']} | {r['bytes']:,} | {r['xz']:,} | "
-              f"{r['zpaq'] or '-':,} | " + " | ".join(cells) + " |")
+              f"{format(r['zpaq'], ',') if r['zpaq'] else '-'} | " + " | ".join(cells) + " |")
     total = {k: sum(r[k] or 0 for r in rows) for k in ("bytes", "xz", "zpaq")}
     for spec in specs:
         size = sum(r[_key(spec)] for r in rows)
