@@ -44,7 +44,7 @@ pack)
 parts)
     missing=0
     while read -r sum name; do
-        found=$(ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1)
+        found=$(ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1 || true)
         if [ -n "$found" ] && echo "$sum  $found" | sha256sum -c --quiet - 2>/dev/null; then
             echo "have $found"
         else
@@ -61,7 +61,7 @@ run)
     cp ".pack/$recipe/tokenizer.json" ".pack/$recipe/data.json" "runs/$recipe/"
     bash "$0" parts "$recipe"  # every part there and intact, else stop here
     cat $(for name in $(awk '{print $2}' ".pack/$recipe/parts.sha256"); do
-              ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1; done) \
+              ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1 || true; done) \
         | python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), \
 open(sys.argv[1], 'wb'), 1 << 24)" "runs/$recipe/tokens.npy"
     (nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true) | tee "$out/train.log"
