@@ -14,6 +14,7 @@ from lmpress.segments import (
     balanced_segments,
     byte_segments,
     group_size,
+    most_streams,
 )
 
 
@@ -77,6 +78,22 @@ def test_group_size(n_streams, batch, expected):
     assert g == expected and g <= 2 * batch
     n_groups = -(-n_streams // g)
     assert n_groups == max(1, -(-n_streams // (2 * batch)))
+
+
+def test_models_with_large_rings_get_smaller_groups():
+    from lmpress.model.config import ModelConfig
+
+    small = ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
+                        window=256, max_positions=4096)  # the default model's shape
+    large = ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
+                        window=512, max_positions=4096)  # max-v1's
+    huge = ModelConfig(vocab_size=4096, n_layer=32, n_head=32, n_embd=4096,
+                       n_hidden=11008, window=4096, max_positions=4096)
+    assert most_streams(small, 32) == 64
+    assert most_streams(large, 32) == 42  # 42 x 6.3 MB of int16 rings: 264 MB
+    assert most_streams(huge, 32) == 32  # never fewer than the batch
+    assert group_size(61, 32, most_streams(large, 32)) == 31
+    assert group_size(61, 32) == 61
 
 
 @pytest.mark.parametrize("n_bytes", [0, 1, 4095, 40_000, 200_000])

@@ -48,7 +48,13 @@ from .float_engine import is_float_model
 from .model.registry import load_model, model_for_level
 from .model.tokenizer import ByteTokenizer
 from .model.weights import IntegerWeights
-from .segments import auto_segment_bytes, balanced_segments, byte_segments, group_size
+from .segments import (
+    auto_segment_bytes,
+    balanced_segments,
+    byte_segments,
+    group_size,
+    most_streams,
+)
 from .streams import (
     AdaptiveEncoder,
     RemappedRecorder,
@@ -296,7 +302,7 @@ class Compressor:
             return list(self._pieces(by_bytes)), e.batch_size
         pieces = list(self._pieces(balanced_segments(data, e.tok, e.cfg.max_positions,
                                                      e.batch_size)))
-        return pieces, group_size(len(pieces), e.batch_size)
+        return pieces, group_size(len(pieces), e.batch_size, most_streams(e.cfg, e.batch_size))
 
     def _incompressible(self, seg: bytes) -> bool:
         return self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg)

@@ -6,8 +6,9 @@ idles for the rest. The default cut (`balanced_segments`) therefore balances *to
 text varies in density (code, Chinese and tables take more tokens per byte than prose),
 and equal byte lengths left the longest stream of a group 1.3-1.6 times the average on
 held-out files (docs/BENCHMARKS.md). It also sizes the group to hold all of a member's
-streams when they number at most twice the batch, instead of running a second,
-nearly empty group after the first.
+streams when they number at most twice the batch (fewer for a model whose key and
+value rings are large: `most_streams`), instead of running a second, nearly empty group
+after the first.
 
 Stream boundaries are the encoder's choice and the archive's stream table records them,
 so decoders need nothing of this. An explicit `segment_bytes` keeps the plain byte cut.
@@ -19,11 +20,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .model.config import ModelConfig
 from .model.tokenizer import ByteTokenizer
 
 MIN_SEGMENT_BYTES, MAX_SEGMENT_BYTES = 4096, 16384
 TOKEN_FILL = 15 / 16  # streams are planned to at most this share of the model's positions
 SNAP_SHARE = 1 / 32  # a cut moves at most this share of a segment to end after a newline
+GROUP_RING_BYTES = 256 << 20  # a lockstep group's key and value rings, at most
 
 
 def auto_segment_bytes(n_bytes: int, batch_size: int) -> int:
@@ -44,11 +47,21 @@ def byte_segments(data: bytes, size: int) -> Iterator[bytes]:
         pos = end
 
 
-def group_size(n_streams: int, batch_size: int) -> int:
-    """Streams per lockstep group: all of them up to twice the batch, else as few
-    groups of equal size as hold them at that limit."""
-    n_groups = max(1, -(-n_streams // (2 * batch_size)))
+def group_size(n_streams: int, batch_size: int, most: int | None = None) -> int:
+    """Streams per lockstep group: all of them up to `most` (default twice the batch),
+    else as few groups of equal size as hold them at that limit."""
+    most = most or 2 * batch_size
+    n_groups = max(1, -(-n_streams // most))
     return max(1, -(-n_streams // n_groups))
+
+
+def most_streams(cfg: ModelConfig, batch_size: int) -> int:
+    """The largest group for a model: twice the batch while the group's key and value
+    rings (int16) stay within GROUP_RING_BYTES, never under the batch. The default
+    model's 64 streams take 63 MB; max-v1's 64 would take 403 MB, and 42 take 264 MB
+    (its peak on dense text stays under 1 GB: docs/BENCHMARKS.md)."""
+    per_stream = 2 * cfg.n_layer * cfg.kv_heads * cfg.window * cfg.head_size * 2
+    return max(batch_size, min(2 * batch_size, GROUP_RING_BYTES // per_stream))
 
 
 def balanced_segments(data: bytes, tok: ByteTokenizer, max_positions: int,
