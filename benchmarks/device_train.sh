@@ -7,11 +7,12 @@
 #       size; .pack*/ is ignored by git, so the device tool must carry it). A pack larger
 #       than PART_MB (default 25: the device tool's 64 MiB less the 38 MB working tree)
 #       is split: part 0 in .pack/RECIPE/, part k in .pack.k/RECIPE/, one carry each.
-#   device tool, once per extra part k, on the same warm machine (it keeps what earlier
-#   calls carried): run(command="bash benchmarks/device_train.sh parts RECIPE",
-#       carry=[".pack.k"])
+#   device tool, one call per part, back to back on the same warm machine (it keeps
+#   what earlier calls carried): run(command="bash benchmarks/device_train.sh parts
+#       RECIPE || true", carry=[".pack"]), then the same with ".pack.1", ... and the
+#       last part's call runs instead:
 #   bash benchmarks/device_train.sh run RECIPE MINUTES
-#       there (device tool: carry [".pack"]): check that every part is there (by the
+#       there (device tool: carry the last part): check that every part is there (by the
 #       sha256 list written by pack), unpack, train for MINUTES on cuda with bf16
 #       autocast, export the integer model, and leave in $OUT the training log and
 #       the model in parts of 15 MB (the tool returns files of at most 16 MB).
