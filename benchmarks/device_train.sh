@@ -25,6 +25,9 @@
 set -euo pipefail
 mode=${1:?pack, run or join}
 recipe=${2:?recipe name}
+part_path() {  # where a part of the pack lies here: .pack or a .pack.K folder, or nothing
+    ls .pack/"$recipe/$1" .pack.*/"$recipe/$1" 2>/dev/null | head -1 || true
+}
 case $mode in
 pack)
     part_mb=${3:-25}
@@ -45,7 +48,7 @@ pack)
 parts)
     missing=0
     while read -r sum name; do
-        found=$(ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1 || true)
+        found=$(part_path "$name")
         if [ -n "$found" ] && echo "$sum  $found" | sha256sum -c --quiet - 2>/dev/null; then
             echo "have $found"
         else
@@ -62,7 +65,7 @@ run)
     cp ".pack/$recipe/tokenizer.json" ".pack/$recipe/data.json" "runs/$recipe/"
     bash "$0" parts "$recipe"  # every part there and intact, else stop here
     cat $(for name in $(awk '{print $2}' ".pack/$recipe/parts.sha256"); do
-              ls .pack/"$recipe/$name" .pack.*/"$recipe/$name" 2>/dev/null | head -1 || true; done) \
+              part_path "$name"; done) \
         | python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), \
 open(sys.argv[1], 'wb'), 1 << 24)" "runs/$recipe/tokens.npy"
     (nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true) | tee "$out/train.log"

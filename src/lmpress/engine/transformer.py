@@ -162,9 +162,9 @@ class IntegerLM:
             # int16: start there, an eighth of float64's bytes (max-v1's rings for 34
             # streams: 107 MB instead of 856 MB)
             keys = [np.zeros(shape, np.int16) for _ in range(c.n_layer)]
-            return StreamState(0, keys, [k.copy() for k in keys], xp.full((c.window,), -1))
-        zeros = [xp.f64(xp.full(shape, 0)) for _ in range(c.n_layer)]
-        return StreamState(0, zeros, [z * 0 for z in zeros], xp.full((c.window,), -1))
+        else:
+            keys = [xp.f64(xp.full(shape, 0)) for _ in range(c.n_layer)]
+        return StreamState(0, keys, [k * 0 for k in keys], xp.full((c.window,), -1))
 
     # -- blocks --------------------------------------------------------------------------
     def _linear(self, xq, row_m, lin, out_frac: int):
