@@ -89,10 +89,11 @@ def test_models_with_large_rings_get_smaller_groups():
                         window=512, max_positions=4096)  # max-v1's
     huge = ModelConfig(vocab_size=4096, n_layer=32, n_head=32, n_embd=4096,
                        n_hidden=11008, window=4096, max_positions=4096)
-    assert most_streams(small, 32) == 64
-    assert most_streams(large, 32) == 42  # 42 x 6.3 MB of int16 rings: 264 MB
-    assert most_streams(huge, 32) == 32  # never fewer than the batch
-    assert group_size(61, 32, most_streams(large, 32)) == 31
+    assert most_streams([small], 32) == 64
+    assert most_streams([large], 32) == 42  # 42 x 6.3 MB of int16 rings: 264 MB
+    assert most_streams([huge], 32) == 32  # never fewer than the batch
+    assert most_streams([large, small], 32) == 36  # a mix: both parts' rings, 262 MB
+    assert group_size(61, 32, most_streams([large], 32)) == 31
     assert group_size(61, 32) == 61
 
 

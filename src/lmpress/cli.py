@@ -55,7 +55,7 @@ def cmd_models(argv: list[str]) -> int:
     """list the shipped and converted models: name, levels, size, sha256 prefix, summary"""
     argparse.ArgumentParser(prog=f"{PROG} models", description=cmd_models.__doc__
                             ).parse_args(argv)
-    from .model.registry import DEFAULT_MODEL, MODELS_DIR, SHIPPED, user_models
+    from .model.registry import DEFAULT_MODEL, SHIPPED, user_models
 
     converted = user_models()  # `lmpress convert` installs them (levels column: "user")
     if not SHIPPED and not converted:
@@ -64,8 +64,9 @@ def cmd_models(argv: list[str]) -> int:
         return EXIT_OK
     print(f"  {'name':<24} {'levels':<11} {'size':>10}  {'sha256':<12}  summary")
     for m in SHIPPED.values():
-        path = MODELS_DIR / m.file
-        size = human_size(path.stat().st_size) if path.is_file() else "missing"
+        files = m.files()  # a mix's size is its parts'
+        size = human_size(sum(p.stat().st_size for p in files)) \
+            if all(p.is_file() for p in files) else "missing"
         mark = "*" if m.name == DEFAULT_MODEL else " "
         levels = ",".join(map(str, m.levels)) or "-"
         print(f"{mark} {m.name:<24} {levels:<11} {size:>10}  {m.sha256[:12]:<12}  {m.summary}")

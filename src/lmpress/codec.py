@@ -36,7 +36,7 @@ from .container import (
     check_seal,
     seal,
 )
-from .engine.transformer import IntegerLM
+from .engine.mix import make_lm
 from .errors import (
     ChecksumError,
     FormatError,
@@ -45,6 +45,7 @@ from .errors import (
     OutputLimitError,
 )
 from .float_engine import is_float_model
+from .model.mix import MixedWeights
 from .model.registry import load_model, model_for_level
 from .model.tokenizer import ByteTokenizer
 from .model.weights import IntegerWeights
@@ -105,8 +106,8 @@ class _Engine:
     stepwise = False  # exact integers: any batching, any chunking gives the same tables
 
     def __init__(self, model, backend: str | None, batch_size: int, threads: int = 1):
-        self.weights: IntegerWeights = load_model(model)
-        self.lm = IntegerLM(self.weights, backend)
+        self.weights: IntegerWeights | MixedWeights = load_model(model)
+        self.lm = make_lm(self.weights, backend)  # IntegerLM, or MixedLM for a mix
         self.tok = ByteTokenizer(self.weights.tokenizer_json)
         self.cfg = self.weights.config
         self.batch_size = batch_size
@@ -302,7 +303,9 @@ class Compressor:
             return list(self._pieces(by_bytes)), e.batch_size
         pieces = list(self._pieces(balanced_segments(data, e.tok, e.cfg.max_positions,
                                                      e.batch_size)))
-        return pieces, group_size(len(pieces), e.batch_size, most_streams(e.cfg, e.batch_size))
+        configs = getattr(e.weights, "configs", [e.cfg])  # a mix's parts each keep rings
+        return pieces, group_size(len(pieces), e.batch_size, most_streams(configs,
+                                                                          e.batch_size))
 
     def _incompressible(self, seg: bytes) -> bool:
         return self.fallback and len(zlib.compress(seg, 1)) > _INCOMPRESSIBLE * len(seg)

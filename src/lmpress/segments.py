@@ -55,12 +55,14 @@ def group_size(n_streams: int, batch_size: int, most: int | None = None) -> int:
     return max(1, -(-n_streams // n_groups))
 
 
-def most_streams(cfg: ModelConfig, batch_size: int) -> int:
-    """The largest group for a model: twice the batch while the group's key and value
-    rings (int16) stay within GROUP_RING_BYTES, never under the batch. The default
-    model's 64 streams take 63 MB; max-v1's 64 would take 403 MB, and 42 take 264 MB
-    (its peak on dense text stays under 1 GB: docs/BENCHMARKS.md)."""
-    per_stream = 2 * cfg.n_layer * cfg.kv_heads * cfg.window * cfg.head_size * 2
+def most_streams(configs: list[ModelConfig], batch_size: int) -> int:
+    """The largest group for a model (the configs of a mix's parts): twice the batch
+    while the group's key and value rings (int16) stay within GROUP_RING_BYTES, never
+    under the batch. The default model's 64 streams take 63 MB; max-v1's 64 would take
+    403 MB, and 42 take 264 MB (its peak on dense text stays under 1 GB:
+    docs/BENCHMARKS.md)."""
+    per_stream = sum(2 * c.n_layer * c.kv_heads * c.window * c.head_size * 2
+                     for c in configs)
     return max(batch_size, min(2 * batch_size, GROUP_RING_BYTES // per_stream))
 
 

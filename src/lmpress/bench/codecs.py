@@ -209,17 +209,17 @@ def lmpress_codecs(*, levels: Iterable[int] = range(1, 10), models: Iterable[obj
 def _lmpress_codec(spec: object, levels: list[int], backend: str | None,
                    fallback: bool, adapt: bool) -> Codec:
     from ..float_engine import is_float_spec
-    from ..model.registry import MODELS_DIR, SHIPPED, load_model
+    from ..model.registry import SHIPPED, load_model
 
     if is_float_spec(spec):
         return _float_codec(str(spec), backend, fallback, adapt)
     weights = load_model(spec)  # type: ignore[arg-type]
     if isinstance(spec, str) and spec in SHIPPED:
-        model_bytes = (MODELS_DIR / SHIPPED[spec].file).stat().st_size
+        model_bytes = sum(p.stat().st_size for p in SHIPPED[spec].files())
     elif isinstance(spec, (str, os.PathLike)):
         model_bytes = Path(spec).stat().st_size
     else:
-        model_bytes = len(weights.to_bytes())
+        model_bytes = sum(len(w.to_bytes()) for w in getattr(weights, "parts", [weights]))
     label = _levels_label(levels)
     label = f"lmpress{' ' + label if label else ''} ({weights.name})"
     codec = _coding_codec(weights, weights.name, weights.digest, model_bytes, label,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.mix import MixedState
 from ..engine.transformer import StreamState
 
 
@@ -32,7 +33,10 @@ class Row:
 
 
 def fork(lm, st: StreamState, rows: list[int]) -> StreamState:
-    """A state for the given batch rows (repeats allowed), independent of `st`."""
+    """A state for the given batch rows (repeats allowed), independent of `st`; a mix's
+    state part by part."""
+    if isinstance(st, MixedState):
+        return MixedState([fork(p, s, rows) for p, s in zip(lm.parts, st.parts)])
     xp = lm.xp
     idx = xp.asint(np.asarray(rows, dtype=np.int64))
     slots = st.slot_pos.clone() if hasattr(st.slot_pos, "clone") else st.slot_pos.copy()

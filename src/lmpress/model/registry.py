@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelFileError, ModelNotFoundError
+from .mix import MixedWeights
 from .weights import IntegerWeights
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -19,10 +20,18 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 @dataclass(frozen=True)
 class ShippedModel:
     name: str
-    file: str  # inside lmpress/models/
-    sha256: str  # of the file; verified before use
+    file: str  # inside lmpress/models/ ("" for a mix)
+    sha256: str  # of the file (of a mix: model/mix.py's digest); verified before use
     levels: tuple[int, ...]  # the -1..-9 levels that select it
     summary: str
+    parts: tuple[str, ...] = ()  # a mix (model/mix.py): the shipped models it runs
+    shares: tuple[int, ...] = ()  # and their shares of the logits, in 1/256
+
+    def files(self) -> list[Path]:
+        """The files it loads (a mix: its parts')."""
+        if self.parts:
+            return [p for part in self.parts for p in SHIPPED[part].files()]
+        return [MODELS_DIR / self.file]
 
 
 SHIPPED: dict[str, ShippedModel] = {}
@@ -45,9 +54,16 @@ def model_for_level(level: int | None) -> str:
 
 
 @lru_cache(maxsize=4)
-def _load_shipped(name: str) -> IntegerWeights:
+def _load_shipped(name: str) -> IntegerWeights | MixedWeights:
     entry = SHIPPED[name]
-    return IntegerWeights.load(MODELS_DIR / entry.file, expected_sha256=entry.sha256)
+    if not entry.parts:
+        return IntegerWeights.load(MODELS_DIR / entry.file, expected_sha256=entry.sha256)
+    mix = MixedWeights(name, tuple(_load_shipped(p) for p in entry.parts), entry.shares,
+                       entry.summary)
+    if mix.digest != entry.sha256:
+        raise ModelFileError(f"mix {name}: digest {mix.digest[:16]}..., expected "
+                             f"{entry.sha256[:16]}...; reinstall lmpress")
+    return mix
 
 
 # A model name that can be a file name in the user's models directory: no path parts,
@@ -98,9 +114,12 @@ def user_models() -> list[tuple[str, Path, str]]:
     return rows
 
 
-def load_model(spec: str | Path | IntegerWeights | None = None) -> IntegerWeights:
-    """A shipped model by name, a user model (`lmpress convert`) by name, a model file by
-    path, or an already loaded model."""
+def load_model(spec: str | Path | IntegerWeights | MixedWeights | None = None
+               ) -> IntegerWeights | MixedWeights:
+    """A shipped model (or mix) by name, a user model (`lmpress convert`) by name, a model
+    file by path, or an already loaded model."""
+    if isinstance(spec, MixedWeights):
+        return spec
     if isinstance(spec, IntegerWeights):
         if not spec.digest:  # made in memory (quantize, tests): archives need the digest
             spec.digest = hashlib.sha256(spec.to_bytes()).hexdigest()

@@ -4,10 +4,21 @@
 from .registry import ShippedModel, register
 
 register(ShippedModel(
+    name="lmpress-max-mix1",
+    file="",
+    sha256="35b8ffb796a06fdf3822ca13abd0787e39ad37814f9771b00cc3610484ecffc2",
+    levels=(9,),
+    summary="max-v1 and small-v5 run side by side, logits averaged 5:3 (model/mix.py); "
+            "no file of its own",
+    parts=("lmpress-max-v1", "lmpress-small-v5"),
+    shares=(160, 96),
+))
+
+register(ShippedModel(
     name="lmpress-max-v1",
     file="lmpress-max-v1.safetensors",
     sha256="928d7a7621fbfbb0af025d5c8856e8b06402d001c6d7f2e80d63c4a4c45389b6",
-    levels=(7, 8, 9),
+    levels=(7, 8),
     summary="d=384, 8 layers, window 512, small-v1's tokenizer; trained 6 min on one H200 "
             "(298 M tokens, 5.8 epochs of the 12 MB-per-source sample); int8",
 ))
