@@ -1,11 +1,13 @@
-"""Archive sizes of the level-9 mix (lmpress-max-v1 with lmpress-small-v5) at several
-shares, on held-out files, beside max-v1 alone (share 256):
+"""Archive sizes of a mix of two models (default: level 9's, lmpress-max-v1 with
+lmpress-small-v5) at several shares, on held-out files, beside the first model alone
+(share 256) and the second alone (share 0):
 
-    python benchmarks/mix_shares.py [--shares 256,160,128,192] [--corpus data/corpus]
-        [FILE ...]
+    python benchmarks/mix_shares.py [--shares 256,160,128,192] [--parts A,B]
+        [--corpus data/corpus] [--all | FILE ...]
 
-FILE names a file of data/corpus/valid/<genre>/ (default: four of them, one per genre but
-docs). Online adaptation is on, as at level 9. Prints one line per file and share and
+A and B are shipped model names or .safetensors paths. FILE names a file of
+data/corpus/valid/<genre>/ (default: four of them, one per genre but docs; --all: every
+one). Online adaptation is on, as in the codec. Prints one line per file and share and
 the total per share."""
 
 from __future__ import annotations
@@ -26,17 +28,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shares", default="256,160,128,192",
-                   help="max-v1's shares in 1/256 (256: max-v1 alone)")
+                   help="the first model's shares in 1/256 (256, 0: one model alone)")
+    p.add_argument("--parts", default="lmpress-max-v1,lmpress-small-v5")
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    p.add_argument("--all", action="store_true", help="every validation file")
     p.add_argument("files", nargs="*", default=list(FILES))
     args = p.parse_args()
-    parts = (load_model("lmpress-max-v1"), load_model("lmpress-small-v5"))
+    parts = tuple(load_model(x) for x in args.parts.split(","))
+    paths = sorted((args.corpus / "valid").glob("*/*.txt")) if args.all else \
+        [next((args.corpus / "valid").glob(f"*/{name}")) for name in args.files]
     for a in map(int, args.shares.split(",")):
-        model = parts[0] if a == 256 else MixedWeights(f"max-v1+small-v5@{a}", parts,
-                                                        (a, 256 - a))
+        model = parts[0] if a == 256 else parts[1] if a == 0 else \
+            MixedWeights(f"mix@{a}", parts, (a, 256 - a))
         comp, total = Compressor(model), 0
-        for name in args.files:
-            data = next((args.corpus / "valid").glob(f"*/{name}")).read_bytes()
+        for path in paths:
+            name, data = path.name, path.read_bytes()
             t = time.perf_counter()
             n = len(comp.compress(data))
             total += n

@@ -55,7 +55,7 @@ def test_round_trip_and_the_archive_names_the_mix(mix):
         assert Decompressor(mix).decompress(archive) == data
     one = Compressor(mix.parts[0]).compress(data)
     assert one != archive
-    with pytest.raises(LmpressError, match="tiny-mix"):
+    with pytest.raises(LmpressError, match="needs model 'tiny-mix'.*without -m"):
         Decompressor(mix.parts[0]).decompress(archive)
 
 

@@ -397,10 +397,13 @@ class Decompressor:
         e = self.engine
         if (e.weights_digest, e.tokenizer_digest) != (header.weights_digest,
                                                       header.tokenizer_digest):
+            fix = ("decode it without -m, or with -m naming that model"
+                   if e.weights.name != header.model_name else
+                   "install the lmpress version that made the archive")
             raise ModelNotFoundError(
                 f"this archive needs model {header.model_name!r} with weights digest "
-                f"{header.weights_digest.hex()}, but the model here has "
-                f"{e.weights_digest.hex()}; install the lmpress version that made the archive")
+                f"{header.weights_digest.hex()}, but the model here ({e.weights.name}) has "
+                f"{e.weights_digest.hex()}; {fix}")
         return e
 
     def _decode_member(self, header: Header, payload: bytes) -> bytes:

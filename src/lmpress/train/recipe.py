@@ -115,6 +115,11 @@ RECIPES = {
     "small-v6": _trained_on("lmpress-small-v5", seen_steps=0, lr=7e-4, max_steps=0,
                             batch_size=64, max_mb_per_source=V2_MB, ckpt_every=2000,
                             sets=V2_SETS),
+    # small-v6 sized for a CPU session: the same start and sample, batches of 32 at a
+    # lower peak lr (a short run re-warms less), the cosine over the wall clock,
+    # checkpoints every 200 steps
+    "small-v7": _trained_on("lmpress-small-v5", seen_steps=0, lr=4e-4, max_steps=0,
+                            batch_size=32, max_mb_per_source=V2_MB, sets=V2_SETS),
     "fast-v1": {
         # the fast level: two narrow layers and a short window, so that a decoding step
         # costs little more than the frequency table; shares small-v1's tokenizer, so the
