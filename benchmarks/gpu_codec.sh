@@ -3,16 +3,19 @@
 #
 #   bash benchmarks/gpu_codec.sh SECONDS FILE:THREADS...
 #
-# compresses and decompresses each FILE (with -T THREADS) at the default level with --backend torch-cuda,
+# compresses and decompresses each FILE (with -T THREADS) at the default level (or
+# LMPRESS_GPU_LEVEL) with --backend torch-cuda,
 # timing both directions (whole commands, start-up included), checks each decode against
 # its input, and leaves in $OUT the log and the archives, so that `cmp` here shows they
 # are the bytes the CPU makes. Stops starting new work once SECONDS have passed.
-# LMPRESS_GPU_BACKEND=torch-cpu runs the same steps on a CPU (a smoke test).
+# LMPRESS_GPU_BACKEND=torch-cpu runs the same steps on a CPU (a smoke test);
+# LMPRESS_GPU_LEVEL=9 (say) codes at another level than the default 6.
 set -uo pipefail
 budget=${1:?seconds}
 shift
 out=${OUT:?OUT: the folder whose files come back}
 backend=${LMPRESS_GPU_BACKEND:-torch-cuda}
+level=${LMPRESS_GPU_LEVEL:-6}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 log="$out/gpu_codec.log"
 end=$((SECONDS + budget))
@@ -39,8 +42,8 @@ for spec in "$@"; do
         break
     fi
     arc="$out/$name.lmp"
-    timed "$name $(stat -c %s "$f") B compress -6 -T $threads" "$left" \
-        python3 -m lmpress -6 -T "$threads" --backend "$backend" -v -c "$f" \
+    timed "$name $(stat -c %s "$f") B compress -$level -T $threads" "$left" \
+        python3 -m lmpress "-$level" -T "$threads" --backend "$backend" -v -c "$f" \
         >"$arc" 2>>"$log" || continue
     left=$((end - SECONDS))
     timed "$name $(stat -c %s "$arc") B decompress -T $threads" "$((left > 1 ? left : 1))" \
