@@ -24,7 +24,8 @@ _OTHER_LANGUAGE_MANPAGES = ("manpages-ja", "manpages-ru", "manpages-pl", "manpag
 _SMALL = ModelConfig(vocab_size=4096, n_layer=5, n_head=6, n_embd=192, n_hidden=512,
                      window=256, max_positions=4096)
 
-# the largest shape, levels 7-9 (max-v1 and the runs that train it on)
+# the largest shape, levels 7-9 (max-v1 and the runs that train it on; level 9 mixes it
+# with small-v5, model/mix.py)
 _MAX = ModelConfig(vocab_size=4096, n_layer=8, n_head=6, n_embd=384, n_hidden=1024,
                    window=512, max_positions=4096)
 
