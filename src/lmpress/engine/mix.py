@@ -30,7 +30,7 @@ class MixedLM:
     """IntegerLM's interface (new_state, forward, freqs, numbers, xp, cfg) over a mix."""
 
     def __init__(self, weights: MixedWeights, backend: Any = None):
-        self.w, self.cfg, self.fp = weights, weights.config, weights.fixed
+        self.cfg = weights.config
         self.xp = get_backend(backend)
         self.parts = [IntegerLM(p, self.xp) for p in weights.parts]
         self.shares = weights.shares

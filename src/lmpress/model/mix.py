@@ -62,10 +62,6 @@ class MixedWeights:
         return self.parts[0].tokenizer_json
 
     @property
-    def fixed(self):
-        return self.parts[0].fixed
-
-    @property
     def config(self) -> ModelConfig:
         """The first part's config with the smallest window and positions of all parts:
         chunks of that many tokens and streams of that length fit every part."""
